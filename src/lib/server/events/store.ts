@@ -1,0 +1,141 @@
+/**
+ * The event store: the one write path for `study_events`.
+ *
+ * Every batch takes a transaction-scoped advisory lock before it draws event
+ * ids, so ids become visible in commit order. That is what lets a reconnecting
+ * client catch up with "id > last seen" and never miss an event that committed
+ * late with a lower id.
+ */
+import type { SqlLike } from '../db/client';
+
+export const EVENTS_CHANNEL = 'radflow_events';
+const ID_ORDER_LOCK = 4_242_002;
+
+/** Dimensions copied onto each event row for joinless rollups. */
+export interface EventDimensions {
+	siteId?: string | null;
+	subspecialty?: string | null;
+	modality?: string | null;
+	priority?: string | null;
+	patientClass?: string | null;
+}
+
+export interface NewEvent extends EventDimensions {
+	time: string;
+	studyId: number | null;
+	kind: string;
+	actor: string;
+	payload?: Record<string, unknown>;
+	/** SOP Instance UID, sender + MSH-10, command id…: a retry with the same key is a no-op. */
+	idempotencyKey?: string | null;
+}
+
+export interface StoredEvent {
+	id: number;
+	time: string;
+	studyId: number | null;
+	kind: string;
+	actor: string;
+	siteId: string | null;
+	subspecialty: string | null;
+	modality: string | null;
+	priority: string | null;
+	patientClass: string | null;
+	payload: Record<string, unknown>;
+}
+
+export const EVENT_COLUMNS = `id, time, study_id AS "studyId", kind, actor, site_id AS "siteId",
+	subspecialty, modality, priority, patient_class AS "patientClass", payload`;
+
+/**
+ * Insert events inside the caller's transaction. Events whose idempotency key
+ * was already recorded (`storedBefore`) or repeat within the batch are skipped.
+ * Returns the stored events in input order and the skipped keys. Notifies
+ * listeners on commit.
+ */
+export async function insertEvents(
+	tx: SqlLike,
+	events: NewEvent[]
+): Promise<{ inserted: StoredEvent[]; duplicateKeys: string[]; storedBefore: string[] }> {
+	if (events.length === 0) return { inserted: [], duplicateKeys: [], storedBefore: [] };
+	// Same key twice in one batch: keep the first, like a retry would.
+	const seen = new Set<string>();
+	const rows: unknown[] = [];
+	const batchDuplicates: string[] = [];
+	for (const e of events) {
+		const key = e.idempotencyKey ?? null;
+		if (key !== null) {
+			if (seen.has(key)) {
+				batchDuplicates.push(key);
+				continue;
+			}
+			seen.add(key);
+		}
+		rows.push({
+			ord: rows.length,
+			time: e.time,
+			study_id: e.studyId,
+			kind: e.kind,
+			actor: e.actor,
+			site_id: e.siteId ?? null,
+			subspecialty: e.subspecialty ?? null,
+			modality: e.modality ?? null,
+			priority: e.priority ?? null,
+			patient_class: e.patientClass ?? null,
+			payload: e.payload ?? {},
+			key
+		});
+	}
+	await tx`SELECT pg_advisory_xact_lock(${ID_ORDER_LOCK})`;
+	const inserted = await tx.unsafe<StoredEvent[]>(
+		`WITH input AS (
+			SELECT * FROM json_to_recordset($1::json) AS x(ord int, time timestamptz, study_id bigint, kind text,
+				actor text, site_id text, subspecialty text, modality text, priority text, patient_class text,
+				payload jsonb, key text)
+		), with_ids AS (
+			SELECT input.*, nextval('study_events_id_seq') AS id FROM input ORDER BY ord
+		), new_keys AS (
+			INSERT INTO event_keys (key, event_id, time)
+			SELECT key, id, time FROM with_ids WHERE key IS NOT NULL
+			ON CONFLICT (key) DO NOTHING
+			RETURNING key
+		)
+		INSERT INTO study_events (id, time, study_id, kind, actor, site_id, subspecialty, modality, priority,
+			patient_class, payload, idempotency_key)
+		SELECT id, time, study_id, kind, actor, site_id, subspecialty, modality, priority, patient_class, payload, key
+		FROM with_ids
+		WHERE key IS NULL OR key IN (SELECT key FROM new_keys)
+		ORDER BY id
+		RETURNING ${EVENT_COLUMNS}, idempotency_key AS "key"`,
+		[JSON.stringify(rows)]
+	);
+	const insertedKeys = new Set<string>();
+	for (const e of inserted) {
+		const withKey = e as StoredEvent & { key?: string | null };
+		if (withKey.key) insertedKeys.add(withKey.key);
+		delete withKey.key;
+	}
+	if (inserted.length > 0) {
+		const maxId = inserted[inserted.length - 1].id;
+		await tx`SELECT pg_notify(${EVENTS_CHANNEL}, ${String(maxId)})`;
+	}
+	const storedBefore = [...seen].filter((k) => !insertedKeys.has(k));
+	return { inserted, duplicateKeys: [...batchDuplicates, ...storedBefore], storedBefore };
+}
+
+/** Events after `afterId`, oldest first, for catch-up and live fan-out. */
+export async function eventsAfter(sql: SqlLike, afterId: number, limit = 500): Promise<StoredEvent[]> {
+	return sql.unsafe<StoredEvent[]>(
+		`SELECT ${EVENT_COLUMNS} FROM study_events WHERE id > $1 ORDER BY id LIMIT $2`,
+		[afterId, limit]
+	);
+}
+
+/** The newest events, newest last. */
+export async function latestEvents(sql: SqlLike, limit = 100): Promise<StoredEvent[]> {
+	const rows = await sql.unsafe<StoredEvent[]>(
+		`SELECT ${EVENT_COLUMNS} FROM study_events ORDER BY id DESC LIMIT $1`,
+		[limit]
+	);
+	return rows.reverse();
+}

@@ -1,0 +1,214 @@
+/**
+ * The one way to change a study's state: in one transaction, lock the
+ * current-state row, ask the pure lifecycle what the event means, update the
+ * row, append the event (idempotent on its key) and enqueue follow-up jobs.
+ */
+import { applyStudyEvent, FollowUp, type StudyEvent } from '../../domain/study/lifecycle';
+import type { Priority, StudyState, StudyStatus } from '../../domain/study/model';
+import type { Sql, SqlLike } from '../db/client';
+import { JobName, type JobQueue } from '../jobs/queue';
+import { insertEvents, type StoredEvent } from './store';
+
+/** Columns a command may set beside the lifecycle fields (normalization results, links). */
+export interface StudyPatch {
+	studyInstanceUid?: string;
+	accessionNumber?: string;
+	orderId?: number;
+	patientId?: number;
+	siteId?: string;
+	description?: string;
+	examCode?: string;
+	examName?: string;
+	modality?: string;
+	bodyRegion?: string;
+	subspecialty?: string;
+	rvu?: number;
+	expectedReadMinutes?: number;
+	patientClass?: string;
+	slaDeadline?: string | null;
+	criticalFlag?: 'none' | 'pending' | 'confirmed' | 'dismissed';
+	assignedTo?: number | null;
+	held?: boolean;
+	lastImageAt?: string;
+	reportedBy?: string;
+}
+
+export interface StudyCommand {
+	studyId: number;
+	event: StudyEvent;
+	actor: string;
+	payload?: Record<string, unknown>;
+	idempotencyKey?: string;
+	patch?: StudyPatch;
+	/** Optimistic concurrency for dashboard commands: refuse if the row moved on. */
+	expectedVersion?: number;
+}
+
+export type CommandOutcome =
+	| { status: 'applied'; study: StudyRow; event: StoredEvent }
+	| { status: 'duplicate' }
+	| { status: 'refused'; reason: string }
+	| { status: 'conflict'; currentVersion: number }
+	| { status: 'not_found' };
+
+export interface StudyRow extends StudyState {
+	id: number;
+	version: number;
+	siteId: string | null;
+	subspecialty: string | null;
+	modality: string | null;
+	patientClass: string | null;
+	accessionNumber: string | null;
+	assignedTo: number | null;
+	criticalFlag: string;
+	held: boolean;
+}
+
+const PATCH_COLUMNS: Record<keyof StudyPatch, string> = {
+	studyInstanceUid: 'study_instance_uid',
+	accessionNumber: 'accession_number',
+	orderId: 'order_id',
+	patientId: 'patient_id',
+	siteId: 'site_id',
+	description: 'description',
+	examCode: 'exam_code',
+	examName: 'exam_name',
+	modality: 'modality',
+	bodyRegion: 'body_region',
+	subspecialty: 'subspecialty',
+	rvu: 'rvu',
+	expectedReadMinutes: 'expected_read_minutes',
+	patientClass: 'patient_class',
+	slaDeadline: 'sla_deadline',
+	criticalFlag: 'critical_flag',
+	assignedTo: 'assigned_to',
+	held: 'held',
+	lastImageAt: 'last_image_at',
+	reportedBy: 'reported_by'
+};
+
+const ROW_SELECT = `id, version, status, priority, site_id AS "siteId", subspecialty, modality,
+	patient_class AS "patientClass", accession_number AS "accessionNumber", assigned_to AS "assignedTo",
+	critical_flag AS "criticalFlag", held,
+	ordered_at AS "orderedAt", first_image_at AS "firstImageAt", complete_at AS "completeAt",
+	triaged_at AS "triagedAt", assigned_at AS "assignedAt", opened_at AS "openedAt",
+	reported_at AS "reportedAt", cancelled_at AS "cancelledAt"`;
+
+function iso(v: unknown): string | null {
+	if (v === null || v === undefined) return null;
+	return v instanceof Date ? v.toISOString() : String(v);
+}
+
+function toRow(r: Record<string, unknown>): StudyRow {
+	return {
+		...(r as unknown as StudyRow),
+		status: r.status as StudyStatus,
+		priority: r.priority as Priority,
+		orderedAt: iso(r.orderedAt),
+		firstImageAt: iso(r.firstImageAt),
+		completeAt: iso(r.completeAt),
+		triagedAt: iso(r.triagedAt),
+		assignedAt: iso(r.assignedAt),
+		openedAt: iso(r.openedAt),
+		reportedAt: iso(r.reportedAt),
+		cancelledAt: iso(r.cancelledAt)
+	};
+}
+
+/** Turnaround from complete (or first image) to report, in minutes, for rollups. */
+function turnaroundMinutes(s: StudyState): number | null {
+	const start = s.completeAt ?? s.firstImageAt;
+	if (!start || !s.reportedAt) return null;
+	return Math.round(((Date.parse(s.reportedAt) - Date.parse(start)) / 60000) * 10) / 10;
+}
+
+/** Apply a command inside the caller's transaction. */
+export async function applyStudyCommandTx(tx: SqlLike, jobs: JobQueue | null, cmd: StudyCommand): Promise<CommandOutcome> {
+	const [current] = await tx.unsafe(`SELECT ${ROW_SELECT} FROM studies WHERE id = $1 FOR UPDATE`, [cmd.studyId]);
+	if (!current) return { status: 'not_found' };
+	// Checked under the row lock: two retries of one command on one study serialize here.
+	if (cmd.idempotencyKey) {
+		const [seen] = await tx`SELECT 1 FROM event_keys WHERE key = ${cmd.idempotencyKey}`;
+		if (seen) return { status: 'duplicate' };
+	}
+	const row = toRow(current);
+	if (cmd.expectedVersion !== undefined && cmd.expectedVersion !== row.version) {
+		return { status: 'conflict', currentVersion: row.version };
+	}
+	const result = applyStudyEvent(row, cmd.event);
+	if (!result.ok) return { status: 'refused', reason: result.reason };
+	const next = result.state;
+
+	const sets: string[] = [];
+	const values: unknown[] = [cmd.studyId];
+	const set = (col: string, v: unknown) => {
+		values.push(v);
+		sets.push(`${col} = $${values.length}`);
+	};
+	set('status', next.status);
+	set('priority', next.priority);
+	set('ordered_at', next.orderedAt);
+	set('first_image_at', next.firstImageAt);
+	set('complete_at', next.completeAt);
+	set('triaged_at', next.triagedAt);
+	set('assigned_at', next.assignedAt);
+	set('opened_at', next.openedAt);
+	set('reported_at', next.reportedAt);
+	set('cancelled_at', next.cancelledAt);
+	for (const [k, v] of Object.entries(cmd.patch ?? {})) {
+		if (v !== undefined) set(PATCH_COLUMNS[k as keyof StudyPatch], v);
+	}
+	const [updated] = await tx.unsafe(
+		`UPDATE studies SET ${sets.join(', ')}, version = version + 1, updated_at = now()
+		 WHERE id = $1 RETURNING ${ROW_SELECT}`,
+		values as never[]
+	);
+	const study = toRow(updated);
+	const tat = cmd.event.kind === 'reported' ? turnaroundMinutes(next) : null;
+	const { inserted } = await insertEvents(tx, [
+		{
+			time: cmd.event.at,
+			studyId: cmd.studyId,
+			kind: cmd.event.kind,
+			actor: cmd.actor,
+			siteId: study.siteId,
+			subspecialty: study.subspecialty,
+			modality: study.modality,
+			priority: study.priority,
+			patientClass: study.patientClass,
+			payload: {
+				...cmd.payload,
+				status: study.status,
+				...(result.note ? { note: result.note } : {}),
+				...(tat !== null ? { tat_minutes: tat } : {})
+			},
+			idempotencyKey: cmd.idempotencyKey ?? null
+		}
+	]);
+	if (jobs) {
+		for (const f of result.followUps) {
+			switch (f) {
+				case FollowUp.triage:
+					await jobs.send(JobName.triage, { studyId: cmd.studyId }, { tx });
+					break;
+				case FollowUp.route:
+					await jobs.send(JobName.route, { studyId: cmd.studyId }, { tx });
+					break;
+				default:
+					f satisfies never;
+			}
+		}
+	}
+	return { status: 'applied', study, event: inserted[0] };
+}
+
+/** Apply a command in its own transaction. */
+export function applyStudyCommand(sql: Sql, jobs: JobQueue | null, cmd: StudyCommand): Promise<CommandOutcome> {
+	return sql.begin((tx) => applyStudyCommandTx(tx, jobs, cmd)) as Promise<CommandOutcome>;
+}
+
+/** Read one study's current state. */
+export async function getStudyRow(sql: SqlLike, studyId: number): Promise<StudyRow | null> {
+	const [r] = await sql.unsafe(`SELECT ${ROW_SELECT} FROM studies WHERE id = $1`, [studyId]);
+	return r ? toRow(r) : null;
+}
