@@ -89,7 +89,7 @@ export async function insertEvents(
 	await tx`SELECT pg_advisory_xact_lock(${ID_ORDER_LOCK})`;
 	const inserted = await tx.unsafe<StoredEvent[]>(
 		`WITH input AS (
-			SELECT * FROM json_to_recordset($1::json) AS x(ord int, time timestamptz, study_id bigint, kind text,
+			SELECT * FROM json_to_recordset($1::text::json) AS x(ord int, time timestamptz, study_id bigint, kind text,
 				actor text, site_id text, subspecialty text, modality text, priority text, patient_class text,
 				payload jsonb, key text)
 		), with_ids AS (
