@@ -44,6 +44,20 @@ export interface StoredEvent {
 	payload: Record<string, unknown>;
 }
 
+interface Row {
+	time: string;
+	study_id: number | null;
+	kind: string;
+	actor: string;
+	site_id: string | null;
+	subspecialty: string | null;
+	modality: string | null;
+	priority: string | null;
+	patient_class: string | null;
+	payload: Record<string, unknown>;
+	key: string | null;
+}
+
 export const EVENT_COLUMNS = `id, time, study_id AS "studyId", kind, actor, site_id AS "siteId",
 	subspecialty, modality, priority, patient_class AS "patientClass", payload`;
 
@@ -60,7 +74,7 @@ export async function insertEvents(
 	if (events.length === 0) return { inserted: [], duplicateKeys: [], storedBefore: [] };
 	// Same key twice in one batch: keep the first, like a retry would.
 	const seen = new Set<string>();
-	const rows: unknown[] = [];
+	const rows: Row[] = [];
 	const batchDuplicates: string[] = [];
 	for (const e of events) {
 		const key = e.idempotencyKey ?? null;
@@ -72,7 +86,6 @@ export async function insertEvents(
 			seen.add(key);
 		}
 		rows.push({
-			ord: rows.length,
 			time: e.time,
 			study_id: e.studyId,
 			kind: e.kind,
@@ -87,13 +100,14 @@ export async function insertEvents(
 		});
 	}
 	await tx`SELECT pg_advisory_xact_lock(${ID_ORDER_LOCK})`;
-	const inserted = await tx.unsafe<StoredEvent[]>(
-		`WITH input AS (
-			SELECT * FROM json_to_recordset($1::text::json) AS x(ord int, time timestamptz, study_id bigint, kind text,
+	// Ids are drawn in input order (the function scan keeps array order), so the
+	// returned ids line up with the input rows that were not duplicates.
+	const returned = await tx.unsafe<{ id: number; key: string | null }[]>(
+		`WITH with_ids AS (
+			SELECT x.*, nextval('study_events_id_seq') AS id
+			FROM json_to_recordset($1::text::json) AS x(time timestamptz, study_id bigint, kind text,
 				actor text, site_id text, subspecialty text, modality text, priority text, patient_class text,
 				payload jsonb, key text)
-		), with_ids AS (
-			SELECT input.*, nextval('study_events_id_seq') AS id FROM input ORDER BY ord
 		), new_keys AS (
 			INSERT INTO event_keys (key, event_id, time)
 			SELECT key, id, time FROM with_ids WHERE key IS NOT NULL
@@ -105,19 +119,32 @@ export async function insertEvents(
 		SELECT id, time, study_id, kind, actor, site_id, subspecialty, modality, priority, patient_class, payload, key
 		FROM with_ids
 		WHERE key IS NULL OR key IN (SELECT key FROM new_keys)
-		ORDER BY id
-		RETURNING ${EVENT_COLUMNS}, idempotency_key AS "key"`,
+		RETURNING id, idempotency_key AS key`,
 		[JSON.stringify(rows)]
 	);
+	returned.sort((a, b) => a.id - b.id);
 	const insertedKeys = new Set<string>();
-	for (const e of inserted) {
-		const withKey = e as StoredEvent & { key?: string | null };
-		if (withKey.key) insertedKeys.add(withKey.key);
-		delete withKey.key;
+	for (const r of returned) if (r.key) insertedKeys.add(r.key);
+	const inserted: StoredEvent[] = [];
+	let j = 0;
+	for (const r of rows as Row[]) {
+		if (r.key !== null && !insertedKeys.has(r.key)) continue;
+		inserted.push({
+			id: returned[j++].id,
+			time: new Date(r.time).toISOString(),
+			studyId: r.study_id,
+			kind: r.kind,
+			actor: r.actor,
+			siteId: r.site_id,
+			subspecialty: r.subspecialty,
+			modality: r.modality,
+			priority: r.priority,
+			patientClass: r.patient_class,
+			payload: r.payload
+		});
 	}
 	if (inserted.length > 0) {
-		const maxId = inserted[inserted.length - 1].id;
-		await tx`SELECT pg_notify(${EVENTS_CHANNEL}, ${String(maxId)})`;
+		await tx`SELECT pg_notify(${EVENTS_CHANNEL}, ${String(inserted[inserted.length - 1].id)})`;
 	}
 	const storedBefore = [...seen].filter((k) => !insertedKeys.has(k));
 	return { inserted, duplicateKeys: [...batchDuplicates, ...storedBefore], storedBefore };

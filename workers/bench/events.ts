@@ -1,0 +1,145 @@
+/**
+ * `radflow bench events`: append study events through the real write path
+ * (EventWriter → insertEvents: idempotency keys, id-order lock, NOTIFY) and
+ * compare with `psql \copy` of the same rows, measured in the same run.
+ *
+ * Options: --seconds N (default 60), --concurrency N outstanding appends (default 2048).
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import postgres from 'postgres';
+import { loadConfig } from '../../src/lib/server/config';
+import { connect } from '../../src/lib/server/db/client';
+import { startEmbeddedDatabase } from '../../src/lib/server/db/embedded';
+import { migrateWithPostgres } from '../../src/lib/server/db/migrate';
+import { EventWriter } from '../../src/lib/server/events/writer';
+import type { NewEvent } from '../../src/lib/server/events/store';
+import { createLogger } from '../../src/lib/server/log';
+
+const SITES = ['north', 'south', 'east'];
+const KINDS = ['image_received', 'complete', 'triaged', 'assigned', 'opened', 'reported'];
+const MODS = ['CT', 'MR', 'CR', 'US'];
+
+function eventFor(i: number, runId: string, baseMs: number): NewEvent {
+	return {
+		time: new Date(baseMs + i).toISOString(),
+		studyId: 1 + (i % 50_000),
+		kind: KINDS[i % KINDS.length],
+		actor: 'bench',
+		siteId: SITES[i % 3],
+		subspecialty: 'neuro',
+		modality: MODS[i % 4],
+		priority: 'routine',
+		patientClass: 'O',
+		payload: { seq: i },
+		idempotencyKey: `bench:${runId}:${i}`
+	};
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+	if (sorted.length === 0) return 0;
+	return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+export async function run(args: string[]): Promise<Record<string, unknown>> {
+	const { values } = parseArgs({ args, options: { seconds: { type: 'string', default: '60' }, concurrency: { type: 'string', default: '2048' } } });
+	const seconds = Number(values.seconds);
+	const concurrency = Number(values.concurrency);
+	const log = createLogger('bench', 'warn');
+	const config = loadConfig();
+	let adminUrl = config.databaseUrl;
+	let stopEmbedded: (() => Promise<void>) | null = null;
+	if (!adminUrl) {
+		const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'radflow-bench-'));
+		fs.chmodSync(dir, 0o755);
+		const e = await startEmbeddedDatabase(dir, log);
+		adminUrl = e.url;
+		stopEmbedded = async () => {
+			await e.stop();
+			fs.rmSync(dir, { recursive: true, force: true });
+		};
+	}
+	const dbName = `radflow_bench_${Date.now().toString(36)}`;
+	const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+	await admin.unsafe(`CREATE DATABASE ${dbName}`);
+	const u = new URL(adminUrl);
+	u.pathname = `/${dbName}`;
+	const db = connect(u.toString(), { max: 8 });
+	try {
+		await migrateWithPostgres(db.sql);
+		const runId = Date.now().toString(36);
+		const baseMs = Date.parse('2026-01-05T00:00:00Z');
+
+		// 1. The real write path, closed loop with `concurrency` outstanding appends.
+		process.stderr.write(`events: appending for ${seconds}s with ${concurrency} concurrent producers…\n`);
+		const writer = new EventWriter(db.sql);
+		const latencies: number[] = [];
+		let next = 0;
+		const deadline = performance.now() + seconds * 1000;
+		const t0 = performance.now();
+		let lastReport = t0;
+		const producer = async () => {
+			while (performance.now() < deadline) {
+				const i = next++;
+				const start = performance.now();
+				await writer.append(eventFor(i, runId, baseMs));
+				latencies.push(performance.now() - start);
+				const now = performance.now();
+				if (now - lastReport > 5000) {
+					lastReport = now;
+					process.stderr.write(`  ${Math.round((now - t0) / 1000)}s: ${latencies.length} events, ${Math.round(latencies.length / ((now - t0) / 1000))}/s\n`);
+				}
+			}
+		};
+		await Promise.all(Array.from({ length: concurrency }, producer));
+		const elapsed = (performance.now() - t0) / 1000;
+		const written = latencies.length;
+		const eventsPerS = written / elapsed;
+		const sorted = Float64Array.from(latencies).sort();
+		const [{ n: stored }] = await db.sql`SELECT count(*)::int AS n FROM study_events`;
+		if (stored !== written) throw new Error(`bench integrity: ${written} appends acknowledged but ${stored} rows stored`);
+
+		// 2. Baseline: psql \copy of the same number of rows, same columns, into a twin table.
+		const copyRows = Math.min(written, 2_000_000);
+		process.stderr.write(`events: baseline psql \\copy of ${copyRows} rows…\n`);
+		await db.sql.unsafe(`CREATE TABLE copy_events (LIKE study_events INCLUDING DEFAULTS INCLUDING INDEXES)`);
+		const csv = path.join(os.tmpdir(), `radflow-bench-${runId}.csv`);
+		const fd = fs.openSync(csv, 'w');
+		let chunk = '';
+		for (let i = 0; i < copyRows; i++) {
+			const e = eventFor(i, `copy${runId}`, baseMs);
+			chunk += `${i + 1},${e.time},${e.studyId},${e.kind},${e.actor},${e.siteId},${e.subspecialty},${e.modality},${e.priority},${e.patientClass},"${JSON.stringify(e.payload).replace(/"/g, '""')}",${e.idempotencyKey}\n`;
+			if (chunk.length > 1 << 20) {
+				fs.writeSync(fd, chunk);
+				chunk = '';
+			}
+		}
+		fs.writeSync(fd, chunk);
+		fs.closeSync(fd);
+		const c0 = performance.now();
+		const r = spawnSync('psql', [u.toString(), '-v', 'ON_ERROR_STOP=1', '-c', `\\copy copy_events (id, time, study_id, kind, actor, site_id, subspecialty, modality, priority, patient_class, payload, idempotency_key) FROM '${csv}' WITH (FORMAT csv)`], { encoding: 'utf8' });
+		const copySeconds = (performance.now() - c0) / 1000;
+		fs.rmSync(csv, { force: true });
+		if (r.status !== 0) throw new Error(`psql \\copy failed: ${r.stderr || r.error}. Install the PostgreSQL client (psql) to run this baseline.`);
+		const copyPerS = copyRows / copySeconds;
+
+		return {
+			events_per_s: Math.round(eventsPerS),
+			p50_commit_ms: +percentile(sorted, 50).toFixed(2),
+			p99_commit_ms: +percentile(sorted, 99).toFixed(2),
+			copy_events_per_s: Math.round(copyPerS),
+			ratio_to_copy: +(eventsPerS / copyPerS).toFixed(3),
+			events: written,
+			seconds: +elapsed.toFixed(1),
+			concurrency
+		};
+	} finally {
+		await db.close();
+		await admin.unsafe(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => {});
+		await admin.end();
+		await stopEmbedded?.();
+	}
+}
