@@ -1,0 +1,78 @@
+import { describe, it, expect, afterAll } from 'vitest';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { isPeerAllowed, parseAllowedPeers, PeerConfigError } from './policy';
+import { FileBlobStore, BlobStoreError } from './storage';
+import { PduGuard } from './pdu-guard';
+
+describe('DICOM_ALLOWED_AES', () => {
+	it('parses AE and AE@host entries and the wildcard', () => {
+		expect(parseAllowedPeers('CT1, MR1@10.0.0.5 US1@pacs.local')).toEqual([
+			{ aeTitle: 'CT1', host: null },
+			{ aeTitle: 'MR1', host: '10.0.0.5' },
+			{ aeTitle: 'US1', host: 'pacs.local' }
+		]);
+		expect(parseAllowedPeers('CT1,*')).toBe('any');
+		expect(() => parseAllowedPeers('WAY_TOO_LONG_AE_TITLE_X')).toThrow(PeerConfigError);
+	});
+	it('checks AE title and, when bound, the source address', () => {
+		const peers = parseAllowedPeers('CT1 MR1@10.0.0.5 US1@pacs.local');
+		expect(isPeerAllowed(peers, 'CT1', '192.168.1.9')).toBe(true);
+		expect(isPeerAllowed(peers, 'MR1', '::ffff:10.0.0.5')).toBe(true);
+		expect(isPeerAllowed(peers, 'MR1', '10.0.0.6')).toBe(false);
+		expect(isPeerAllowed(peers, 'CT2', '10.0.0.5')).toBe(false);
+		expect(isPeerAllowed(peers, 'US1', '10.1.1.1', new Map([['pacs.local', ['10.1.1.1']]]))).toBe(true);
+		expect(isPeerAllowed('any', 'ANYONE', '1.2.3.4')).toBe(true);
+	});
+});
+
+describe('FileBlobStore', () => {
+	let root: string;
+	afterAll(() => rm(root, { recursive: true, force: true }));
+	const key = { studyUid: '1.2.3', seriesUid: '1.2.3.4', sopUid: '1.2.3.4.5' };
+
+	it('puts bytes and streams atomically under study/series/instance, replacing on retry', async () => {
+		root = await mkdtemp(join(tmpdir(), 'radflow-blobs-'));
+		const store = new FileBlobStore(root);
+		const first = await store.put(key, Buffer.from('first'));
+		expect(first).toEqual({ path: join(root, '1.2.3', '1.2.3.4', '1.2.3.4.5.dcm'), size: 5, created: true });
+		const second = await store.put(key, Readable.from([Buffer.from('sec'), Buffer.from('ond')]));
+		expect(second.created).toBe(false);
+		expect(await readFile(second.path, 'utf8')).toBe('second');
+		expect(await store.exists(key)).toBe(true);
+		const chunks: Buffer[] = [];
+		for await (const c of await store.get(key)) chunks.push(c as Buffer);
+		expect(Buffer.concat(chunks).toString()).toBe('second');
+		expect(await readdir(join(root, '.tmp'))).toEqual([]);
+	});
+
+	it('refuses keys that are not UIDs (no path traversal) and reports missing blobs', async () => {
+		const store = new FileBlobStore(root);
+		await expect(store.put({ ...key, sopUid: '../../etc/passwd' }, Buffer.from('x'))).rejects.toThrow(BlobStoreError);
+		await expect(store.get({ ...key, sopUid: '9.9' })).rejects.toMatchObject({ code: 'not_found' });
+	});
+
+	it('an aborted staged write leaves nothing behind', async () => {
+		const store = new FileBlobStore(root);
+		const staged = await store.stage();
+		await staged.write(Buffer.from('partial'));
+		await staged.abort();
+		expect(await readdir(join(root, '.tmp'))).toEqual([]);
+		expect(await store.exists({ ...key, sopUid: '7.7' })).toBe(false);
+	});
+});
+
+describe('PduGuard', () => {
+	it('follows PDUs split across chunks and flags oversized or unknown ones', () => {
+		const g = new PduGuard(100);
+		const pdu = Buffer.concat([Buffer.from([4, 0, 0, 0, 0, 10]), Buffer.alloc(10)]);
+		const two = Buffer.concat([pdu, pdu]);
+		expect(g.feed(two.subarray(0, 3))).toBeNull();
+		expect(g.feed(two.subarray(3, 19))).toBeNull();
+		expect(g.feed(two.subarray(19))).toBeNull();
+		expect(g.feed(Buffer.from([4, 0, 0, 0, 1, 0]))).toMatch(/exceeds/);
+		expect(new PduGuard(100).feed(Buffer.from([0x42, 0, 0, 0, 0, 0]))).toMatch(/unknown PDU/);
+	});
+});
