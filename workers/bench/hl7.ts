@@ -1,0 +1,147 @@
+/**
+ * HL7 MLLP ingest benchmark.
+ *
+ * Measures, in one run: the full edge (parse → map → handler → ACK) with an
+ * injectable handler (default: a simulated commit of `--commit-ms`, default 1 ms,
+ * standing in for a PostgreSQL transaction), and a bare MLLP echo-ACK server
+ * (framing + MSH-10 lookup only, no storage) as the baseline.
+ *
+ * Senders behave like real MLLP senders: one outstanding message per connection
+ * (send, wait for the ACK, send the next). Rates: 1 connection and 8 connections;
+ * ACK latency p99 over the 8-connection run.
+ *
+ * Usage: run(['--seconds=3', '--commit-ms=1'])
+ */
+import net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { encodeMllp, MllpDecoder } from '../hl7/framing';
+import type { Hl7Handler } from '../hl7/handlers';
+import { silentLogger } from '../hl7/log';
+import { SAMPLE, withControlId } from '../hl7/samples';
+import { startHl7Server } from '../hl7/server';
+import { MllpTestClient } from '../hl7/testing';
+
+export interface Hl7BenchOptions {
+	/** The handler under test; the lead passes the real DB handler here. */
+	handler?: Hl7Handler;
+	seconds?: number;
+	commitMs?: number;
+}
+
+const MIX = [SAMPLE.ormNew, SAMPLE.omiNew, SAMPLE.adtA08, SAMPLE.oruReport, SAMPLE.oruLab];
+
+function simulatedCommit(ms: number): Hl7Handler {
+	return ms > 0 ? () => new Promise((r) => setTimeout(r, ms)) : () => new Promise((r) => setImmediate(r));
+}
+
+/** Bare echo-ACK server: frames in, `MSA|AA|<MSH-10>` out. No parsing beyond MSH-10. */
+function startEchoServer(): Promise<{ port: number; close: () => Promise<void> }> {
+	const sockets = new Set<net.Socket>();
+	const server = net.createServer({ noDelay: true }, (socket) => {
+		sockets.add(socket);
+		socket.setNoDelay(true);
+		const d = new MllpDecoder();
+		socket.on('data', (chunk: Buffer) => {
+			for (const ev of d.push(chunk)) {
+				if (ev.type !== 'frame') continue;
+				const msh = ev.payload.subarray(0, Math.max(0, ev.payload.indexOf(0x0d))).toString('latin1').split('|');
+				socket.write(encodeMllp(Buffer.from(`MSH|^~\\&|ECHO||||||ACK|1|P|2.5\rMSA|AA|${msh[9] ?? ''}\r`, 'latin1')));
+			}
+		});
+		socket.on('error', () => {});
+		socket.on('close', () => sockets.delete(socket));
+	});
+	return new Promise((resolve) =>
+		server.listen(0, '127.0.0.1', () => {
+			const a = server.address() as net.AddressInfo;
+			resolve({
+				port: a.port,
+				close: () =>
+					new Promise<void>((r) => {
+						for (const s of sockets) s.destroy();
+						server.close(() => r());
+					})
+			});
+		})
+	);
+}
+
+/** Drive `conns` connections for `seconds`, one outstanding message each. */
+async function drive(port: number, conns: number, seconds: number): Promise<{ rate: number; latencies: number[] }> {
+	const clients = await Promise.all(Array.from({ length: conns }, () => MllpTestClient.connect(port)));
+	const latencies: number[] = [];
+	let count = 0;
+	const until = performance.now() + seconds * 1000;
+	const start = performance.now();
+	await Promise.all(
+		clients.map(async (c, ci) => {
+			let n = 0;
+			while (performance.now() < until) {
+				const msg = withControlId(MIX[n % MIX.length], `B${ci}-${n}`);
+				const t0 = performance.now();
+				const ack = await c.request(msg);
+				latencies.push(performance.now() - t0);
+				if (!ack.includes('MSA|AA|') && !ack.includes('MSA|CA|')) throw new Error(`unexpected ack: ${ack.slice(0, 200)}`);
+				n++;
+				count++;
+			}
+		})
+	);
+	const elapsed = (performance.now() - start) / 1000;
+	for (const c of clients) c.close();
+	return { rate: count / elapsed, latencies };
+}
+
+function p99(values: number[]): number {
+	const s = [...values].sort((a, b) => a - b);
+	return s[Math.min(s.length - 1, Math.floor(s.length * 0.99))] ?? 0;
+}
+
+const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
+
+/** The benchmark with an injectable handler. */
+export async function runHl7Bench(options: Hl7BenchOptions = {}): Promise<Record<string, unknown>> {
+	const seconds = options.seconds ?? 3;
+	const commitMs = options.commitMs ?? 1;
+	const handler = options.handler ?? simulatedCommit(commitMs);
+	const log = (m: string) => process.stderr.write(`[bench:hl7] ${m}\n`);
+
+	const echo = await startEchoServer();
+	log(`echo baseline, 1 connection, ${seconds}s`);
+	const echoRun = await drive(echo.port, 1, seconds);
+	log(`echo baseline, 8 connections, ${seconds}s`);
+	const echo8 = await drive(echo.port, 8, seconds);
+	await echo.close();
+
+	const server = await startHl7Server({ port: 0, host: '127.0.0.1', handler, unknownTypes: 'ack' }, silentLogger);
+	let nacks = 0;
+	server.stats.on('nack', () => nacks++);
+	log(`radflow edge, 1 connection, ${seconds}s`);
+	const one = await drive(server.port, 1, seconds);
+	log(`radflow edge, 8 connections, ${seconds}s`);
+	const eight = await drive(server.port, 8, seconds);
+	await server.close();
+
+	return {
+		bench: 'hl7',
+		one_conn_msg_per_s: round(one.rate),
+		eight_conn_msg_per_s: round(eight.rate),
+		echo_msg_per_s: round(echoRun.rate),
+		echo_eight_conn_msg_per_s: round(echo8.rate),
+		ack_p99_ms: round(p99(eight.latencies), 2),
+		one_conn_ack_p99_ms: round(p99(one.latencies), 2),
+		echo_ack_p99_ms: round(p99(echoRun.latencies), 2),
+		handler: options.handler ? 'injected' : `simulated_commit_${commitMs}ms`,
+		seconds_per_phase: seconds,
+		nacks
+	};
+}
+
+/** CLI entry: `--seconds=N`, `--commit-ms=N` (0: resolve on the next turn). */
+export async function run(args: string[]): Promise<Record<string, unknown>> {
+	const get = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
+	return runHl7Bench({
+		seconds: get('seconds') ? Number(get('seconds')) : undefined,
+		commitMs: get('commit-ms') !== undefined ? Number(get('commit-ms')) : undefined
+	});
+}
