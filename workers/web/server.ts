@@ -41,21 +41,24 @@ export type RequestHook = (req: http.IncomingMessage, res: http.ServerResponse) 
 
 export async function startWeb(ctx: AppContext, options: { hooks?: RequestHook[] } = {}): Promise<RoleHandle & { port: number; server: http.Server }> {
 	const log = ctx.log.child('web');
-	ensureBuild(log);
 	// Large DICOMweb uploads are streamed by their own handler with their own cap.
 	process.env.BODY_SIZE_LIMIT ??= '10M';
 	// adapter-node assumes https unless told: take the scheme from a TLS proxy's
 	// x-forwarded-proto, or plain http when we are reached directly.
 	if (ctx.config.origin) process.env.ORIGIN = ctx.config.origin;
 	else process.env.PROTOCOL_HEADER ??= 'x-forwarded-proto';
-	const { handler } = (await import(pathToFileURL(path.join(BUILD, 'handler.js')).href)) as {
-		handler: (req: http.IncomingMessage, res: http.ServerResponse, next?: () => void) => void;
-	};
+	// The port is claimed first, so a clash is reported at once, not after a build.
+	let handler: ((req: http.IncomingMessage, res: http.ServerResponse) => void) | null = null;
 	const hooks = options.hooks ?? [];
 	const server = http.createServer(async (req, res) => {
 		try {
 			if (!ctx.config.origin && !req.headers['x-forwarded-proto']) req.headers['x-forwarded-proto'] = 'http';
 			for (const hook of hooks) if (await hook(req, res)) return;
+			if (!handler) {
+				res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '5' });
+				res.end('Radflow is starting; try again in a few seconds.');
+				return;
+			}
 			handler(req, res);
 		} catch (err) {
 			log.error('request failed', { err, path: req.url?.split('?')[0] });
@@ -76,6 +79,14 @@ export async function startWeb(ctx: AppContext, options: { hooks?: RequestHook[]
 		});
 		server.listen(ctx.config.port, ctx.config.host, () => resolve());
 	});
+	try {
+		ensureBuild(log);
+		const mod = (await import(pathToFileURL(path.join(BUILD, 'handler.js')).href)) as { handler: typeof handler };
+		handler = mod.handler;
+	} catch (err) {
+		server.close();
+		throw err;
+	}
 	const realtime = await startRealtime(server, ctx.db, log.child('realtime'));
 	const port = (server.address() as { port: number }).port;
 	log.info('dashboard listening', { url: `http://localhost:${port}` });
