@@ -61,3 +61,25 @@ class LiveFeed {
 }
 
 export const live = new LiveFeed();
+
+/**
+ * Re-run `refresh` when live events arrive, at most every `ms`, plus a slow
+ * fallback interval. Returns the cleanup for onMount.
+ */
+export function refreshOnLive(refresh: () => unknown, fromId: number, ms = 2000, fallbackMs = 15_000): () => void {
+	let timer: ReturnType<typeof setTimeout> | null = null;
+	const off = live.subscribe(() => {
+		if (timer) return;
+		timer = setTimeout(() => {
+			timer = null;
+			void refresh();
+		}, ms);
+	});
+	live.start(fromId);
+	const every = setInterval(() => void refresh(), fallbackMs);
+	return () => {
+		off();
+		clearInterval(every);
+		if (timer) clearTimeout(timer);
+	};
+}
