@@ -12,7 +12,7 @@
 import { readFile } from 'node:fs/promises';
 import { HOUR_MS, floorHour } from '../../src/lib/domain/forecast/calendar';
 import { forecastSeries, type ForecastOptions, type ForecastResult } from '../../src/lib/domain/forecast/forecast';
-import { MODALITIES } from '../../src/lib/domain/study/model';
+import { MODALITIES, PatientClass } from '../../src/lib/domain/study/model';
 
 /** One problem in one line of input. Line numbers are 1-based, as an editor shows them. */
 export interface CsvLineError {
@@ -203,12 +203,16 @@ function num(x: number, digits: number): string {
 	return String(Math.round(x * 10 ** digits) / 10 ** digits);
 }
 
-/** Forecast as CSV: `timestamp,model,mean,lo80,hi80,lo95,hi95` (+ `lo<L>,hi<L>` for a custom level). */
-export function formatForecastCsv(result: ForecastResult, digits = 3): string {
+/**
+ * Forecast as CSV: `timestamp,model,mean,lo80,hi80,lo95,hi95` (+ `lo<L>,hi<L>`
+ * for a custom level); `withModel: false` leaves out the model column.
+ */
+export function formatForecastCsv(result: ForecastResult, digits = 3, opts: { withModel?: boolean } = {}): string {
+	const withModel = opts.withModel ?? true;
 	const extra = result.level !== undefined ? `,lo${result.level},hi${result.level}` : '';
-	const lines = [`timestamp,model,mean,lo80,hi80,lo95,hi95${extra}`];
+	const lines = [`timestamp,${withModel ? 'model,' : ''}mean,lo80,hi80,lo95,hi95${extra}`];
 	for (const p of result.points) {
-		const cells = [new Date(p.t).toISOString(), result.model, num(p.mean, digits), num(p.lo80, digits), num(p.hi80, digits), num(p.lo95, digits), num(p.hi95, digits)];
+		const cells = [new Date(p.t).toISOString(), ...(withModel ? [result.model] : []), num(p.mean, digits), num(p.lo80, digits), num(p.hi80, digits), num(p.lo95, digits), num(p.hi95, digits)];
 		if (extra) cells.push(num(p.lo ?? NaN, digits), num(p.hi ?? NaN, digits));
 		lines.push(cells.join(','));
 	}
@@ -226,13 +230,28 @@ export interface VolumeRow {
 	/** The DICOM modality when `exam` is a modality code, else null (map exam codes downstream). */
 	modality: string | null;
 	count: number;
+	/** HL7 patient class (E/I/O) from an optional fifth column, else null. */
+	patientClass: PatientClass | null;
 }
+
+const CLASS_WORDS: Record<string, PatientClass> = {
+	E: PatientClass.emergency,
+	EMERGENCY: PatientClass.emergency,
+	ED: PatientClass.emergency,
+	I: PatientClass.inpatient,
+	INPATIENT: PatientClass.inpatient,
+	IP: PatientClass.inpatient,
+	O: PatientClass.outpatient,
+	OUTPATIENT: PatientClass.outpatient,
+	OP: PatientClass.outpatient
+};
 
 const HEADER_WORDS = new Set(['timestamp', 'time', 'datetime', 'date', 'hour']);
 
 /**
- * Parse `timestamp,site,exam_or_modality,count` rows from a RIS export
- * (header optional; a missing count means 1). Good rows come back with the
+ * Parse `timestamp,site,exam_or_modality,count[,patient_class]` rows from a
+ * RIS export (header optional; a missing count means 1; patient class is
+ * E/I/O or emergency/inpatient/outpatient). Good rows come back with the
  * bad lines listed separately, so an import can report them and carry on.
  */
 export function parseVolumesCsv(text: string, opts: ParseOptions = {}): { rows: VolumeRow[]; errors: CsvLineError[] } {
@@ -241,11 +260,14 @@ export function parseVolumesCsv(text: string, opts: ParseOptions = {}): { rows: 
 	const records = parseCsvRecords(text);
 	records.forEach((r, idx) => {
 		if (idx === 0 && HEADER_WORDS.has(r.fields[0].toLowerCase())) return;
-		if (r.fields.length < 3 || r.fields.length > 4) {
-			errors.push({ line: r.line, message: `expected 4 columns (timestamp,site,exam_or_modality,count), found ${r.fields.length}` });
+		if (r.fields.length < 3 || r.fields.length > 5) {
+			errors.push({
+				line: r.line,
+				message: `expected 4 columns (timestamp,site,exam_or_modality,count) or 5 (…,patient_class), found ${r.fields.length}`
+			});
 			return;
 		}
-		const [ts, site, exam, rawCount = '1'] = r.fields;
+		const [ts, site, exam, rawCount = '1', rawClass = ''] = r.fields;
 		const problems: string[] = [];
 		const t = parseTimestamp(ts, opts.defaultUtcOffsetMinutes);
 		if (t === null) problems.push(`invalid timestamp "${ts}"`);
@@ -253,13 +275,15 @@ export function parseVolumesCsv(text: string, opts: ParseOptions = {}): { rows: 
 		if (exam === '') problems.push('empty exam_or_modality');
 		const count = rawCount === '' ? 1 : Number(rawCount);
 		if (!Number.isInteger(count) || count < 0) problems.push(`invalid count "${rawCount}" (expected a whole number ≥ 0)`);
+		const patientClass = rawClass === '' ? null : (CLASS_WORDS[rawClass.toUpperCase()] ?? null);
+		if (rawClass !== '' && patientClass === null) problems.push(`invalid patient class "${rawClass}" (expected E, I or O)`);
 		if (problems.length) {
 			errors.push({ line: r.line, message: problems.join('; ') });
 			return;
 		}
 		const upper = exam.toUpperCase();
 		const modality = (MODALITIES as readonly string[]).includes(upper) ? upper : null;
-		rows.push({ line: r.line, t: t!, site, exam, modality, count });
+		rows.push({ line: r.line, t: t!, site, exam, modality, count, patientClass });
 	});
 	return { rows, errors };
 }
