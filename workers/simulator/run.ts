@@ -190,7 +190,7 @@ export async function startSimulator(ctx: AppContext, args: string[]): Promise<S
 	log.info('roster seeded', { sites: net.sites.length, radiologists: ids.size, shiftsAdded });
 
 	let backfillStats: SimulatorStats['backfill'] = null;
-	if (opts.backfillMs > 0) {
+	const runBackfill = async () => {
 		const r = await backfill(sql, net, {
 			seed: opts.seed,
 			fromMs: startMs - opts.backfillMs,
@@ -203,6 +203,19 @@ export async function startSimulator(ctx: AppContext, args: string[]): Promise<S
 		});
 		backfillStats = { studies: r.studies, events: r.events, skipped: r.skipped, seconds: Math.round(r.elapsedMs / 100) / 10 };
 		log.info('backfill done', backfillStats);
+	};
+	// History is written beside live traffic (it only covers the past), so the
+	// dashboard shows live data at once; --backfill-only waits for it instead.
+	let stopped = false;
+	let backfillDone: Promise<void> = Promise.resolve();
+	if (opts.backfillMs > 0) {
+		if (opts.backfillOnly) await runBackfill();
+		else
+			backfillDone = runBackfill().catch((err) =>
+				stopped
+					? log.info('backfill interrupted by stop; the next start continues where it left off (it skips what exists)')
+					: log.error('backfill failed', { err })
+			);
 	}
 
 	const mllp = new MllpClient({ host: opts.hl7.host, port: opts.hl7.port, connections: Math.max(2, Math.ceil(opts.concurrency / 2)) });
@@ -228,6 +241,7 @@ export async function startSimulator(ctx: AppContext, args: string[]): Promise<S
 		})
 	};
 	if (opts.backfillOnly) {
+		await backfillDone;
 		await mllp.close();
 		return handle;
 	}
@@ -237,7 +251,6 @@ export async function startSimulator(ctx: AppContext, args: string[]): Promise<S
 	const inflight = new Set<Promise<void>>();
 	const orderSent = new Map<string, Promise<void>>();
 	let nextHour = Math.floor(startMs / HOUR) * HOUR;
-	let stopped = false;
 
 	const withTimes = (plan: StudyPlan): StudyPlan => {
 		if (opts.timestamps === 'sim') return plan;
