@@ -29,7 +29,8 @@ export async function startRadflow(
 	let out = '';
 	const proc = spawn(process.execPath, [path.join(ROOT, 'bin/radflow.js'), ...command], {
 		cwd: ROOT,
-		env: { ...process.env, LOG_LEVEL: 'info', ...env, PORT: String(port) },
+		// The global setup built the dashboard once; servers must not rebuild it concurrently.
+		env: { ...process.env, LOG_LEVEL: 'info', RADFLOW_SKIP_BUILD: '1', ...env, PORT: String(port) },
 		stdio: ['ignore', 'pipe', 'pipe']
 	});
 	proc.stdout!.on('data', (d) => (out += d));

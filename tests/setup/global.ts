@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import type { TestProject } from 'vitest/node';
 import { startEmbeddedDatabase } from '../../src/lib/server/db/embedded';
 import { createLogger } from '../../src/lib/server/log';
+import { ensureBuild } from '../../workers/web/server';
 
 declare module 'vitest' {
 	export interface ProvidedContext {
@@ -30,6 +31,8 @@ export default async function setup(project: TestProject) {
 		};
 	}
 	project.provide('adminDatabaseUrl', url);
+	// Build the dashboard once, before test files start servers in parallel.
+	ensureBuild(createLogger('test-build', 'info'));
 	return async () => {
 		await stop?.();
 	};

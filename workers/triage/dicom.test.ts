@@ -1,0 +1,103 @@
+import { describe, it, expect } from 'vitest';
+import { chestXr, CtEncoding, headCtSlice, Photometric, type PhantomImage } from '../../src/lib/domain/triage/phantom';
+import { toModelInput } from '../../src/lib/domain/triage/preprocess';
+import { decodeDicom, readHeader, TransferSyntax } from './dicom';
+import { phantomToPart10 } from './part10';
+
+const hu = (img: PhantomImage) => Array.from(img.pixels, (v) => v * img.rescaleSlope + img.rescaleIntercept);
+
+function decoded(buf: ArrayBuffer) {
+	const r = decodeDicom(buf);
+	if (!r.ok) throw new Error(`expected a decoded image, got ${r.code}: ${r.message}`);
+	return r.image;
+}
+
+describe('decodeDicom', () => {
+	for (const ts of [TransferSyntax.implicitLittle, TransferSyntax.explicitLittle]) {
+		for (const encoding of [CtEncoding.unsigned12, CtEncoding.signedOffset, CtEncoding.signedHu]) {
+			it(`reads 16-bit ${encoding} CT in ${ts} back to the same Hounsfield units`, () => {
+				const img = headCtSlice(31, { size: 48, encoding });
+				const out = decoded(phantomToPart10(img, { transferSyntaxUid: ts }));
+				expect(out.transferSyntaxUid).toBe(ts);
+				expect([out.rows, out.columns, out.bitsAllocated, out.pixelRepresentation]).toEqual([48, 48, 16, img.pixelRepresentation]);
+				expect(Array.from(out.values)).toEqual(hu(img));
+				if (encoding === CtEncoding.signedHu) expect(Math.min(...out.stored)).toBeLessThan(-900);
+				expect(out.attributes).toMatchObject({ modality: 'CT', bodyPart: 'HEAD', imageOrientationPatient: [1, 0, 0, 0, 1, 0], convolutionKernel: 'H30s' });
+			});
+		}
+	}
+
+	for (const signed of [false, true]) {
+		it(`reads 8-bit ${signed ? 'signed' : 'unsigned'} pixels with their rescale`, () => {
+			const img = headCtSlice(32, { size: 40, encoding: signed ? CtEncoding.signedHu : CtEncoding.unsigned12 });
+			const out = decoded(phantomToPart10(img, { eightBit: true, transferSyntaxUid: TransferSyntax.implicitLittle }));
+			expect(out.bitsAllocated).toBe(8);
+			expect(out.pixelRepresentation).toBe(signed ? 1 : 0);
+			if (signed) expect(Math.min(...out.stored)).toBeLessThan(0);
+			const ref = hu(img);
+			const range = Math.max(...ref) - Math.min(...ref);
+			// 8 bits keep the values to within half a quantisation step
+			const worst = Math.max(...ref.map((v, i) => Math.abs(v - out.values[i])));
+			expect(worst).toBeLessThanOrEqual(range / 255 / 2 + 1e-3);
+		});
+	}
+
+	it('sign-extends signed values within Bits Stored and ignores bits above High Bit', () => {
+		// 12-bit two's complement with junk in the top nibble, as some devices write
+		const img: PhantomImage = {
+			...headCtSlice(1, { size: 2, encoding: CtEncoding.signedHu }),
+			pixels: Uint16Array.from([0xaffb, 0x0005, 0x07ff, 0xf800]),
+			bitsStored: 12,
+			pixelRepresentation: 1,
+			rescaleIntercept: 0
+		};
+		const out = decoded(phantomToPart10(img));
+		expect(Array.from(out.stored)).toEqual([-5, 5, 2047, -2048]);
+		const unsigned = decoded(phantomToPart10({ ...img, pixelRepresentation: 0 }));
+		expect(Array.from(unsigned.stored)).toEqual([0xffb, 5, 0x7ff, 0x800]);
+	});
+
+	it('turns MONOCHROME1 into the same model input as MONOCHROME2', () => {
+		const spec = { width: 32, height: 32, normalization: { kind: 'minmax' } as const };
+		const m2 = decoded(phantomToPart10(chestXr(5, { size: 64, photometric: Photometric.monochrome2 })));
+		const m1 = decoded(phantomToPart10(chestXr(5, { size: 64, photometric: Photometric.monochrome1 })));
+		expect(m1.invert).toBe(true);
+		expect(m2.invert).toBe(false);
+		expect(Array.from(m1.values)).not.toEqual(Array.from(m2.values));
+		const a = toModelInput({ width: 64, height: 64, values: m2.values, invert: m2.invert }, spec).data;
+		const b = toModelInput({ width: 64, height: 64, values: m1.values, invert: m1.invert }, spec).data;
+		const worst = Math.max(...Array.from(a, (v, i) => Math.abs(v - b[i])));
+		expect(worst).toBeLessThan(0.02);
+	});
+
+	for (const [name, uid] of [
+		['JPEG Baseline', TransferSyntax.jpegBaseline],
+		['JPEG 2000', TransferSyntax.jpeg2000],
+		['RLE Lossless', TransferSyntax.rleLossless],
+		['JPEG-LS Lossless', TransferSyntax.jpegLsLossless]
+	] as const) {
+		it(`answers "cannot decode ${name}" instead of throwing`, () => {
+			const r = decodeDicom(phantomToPart10(headCtSlice(2, { size: 16 }), { transferSyntaxUid: uid }));
+			expect(r.ok).toBe(false);
+			if (r.ok) return;
+			expect(r.code).toBe('unsupported_transfer_syntax');
+			expect(r.transferSyntaxUid).toBe(uid);
+			expect(r.message).toContain(`cannot decode ${name}`);
+		});
+	}
+
+	it('reports malformed input, truncated pixel data and colour images as typed failures', () => {
+		expect(decodeDicom(new Uint8Array([1, 2, 3]))).toMatchObject({ ok: false, code: 'malformed' });
+		expect(decodeDicom(new Uint8Array(300))).toMatchObject({ ok: false, code: 'malformed' });
+		const img = headCtSlice(3, { size: 16 });
+		const short = phantomToPart10({ ...img, pixels: img.pixels.slice(0, 100) as Uint16Array });
+		expect(decodeDicom(short)).toMatchObject({ ok: false, code: 'malformed' });
+		const rgb = phantomToPart10({ ...img, photometricInterpretation: 'RGB' as never });
+		expect(decodeDicom(rgb)).toMatchObject({ ok: false, code: 'unsupported_pixel_format' });
+	});
+
+	it('reads the header alone for series selection', () => {
+		const h = readHeader(phantomToPart10(headCtSlice(4, { size: 16 }), { seriesDescription: 'AX BONE', convolutionKernel: 'H70h', imagePositionPatient: [0, 0, 42] }));
+		expect(h.ok && h.attributes).toMatchObject({ seriesDescription: 'AX BONE', convolutionKernel: 'H70h', imagePositionPatient: [0, 0, 42] });
+	});
+});
