@@ -10,14 +10,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import postgres from 'postgres';
-import { loadConfig } from '../../src/lib/server/config';
-import { connect } from '../../src/lib/server/db/client';
-import { startEmbeddedDatabase } from '../../src/lib/server/db/embedded';
-import { migrateWithPostgres } from '../../src/lib/server/db/migrate';
 import { EventWriter } from '../../src/lib/server/events/writer';
 import type { NewEvent } from '../../src/lib/server/events/store';
 import { createLogger } from '../../src/lib/server/log';
+import { openBenchDatabase } from './db';
 
 const SITES = ['north', 'south', 'east'];
 const KINDS = ['image_received', 'complete', 'triaged', 'assigned', 'opened', 'reported'];
@@ -49,27 +45,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
 	const seconds = Number(values.seconds);
 	const concurrency = Number(values.concurrency);
 	const log = createLogger('bench', 'warn');
-	const config = loadConfig();
-	let adminUrl = config.databaseUrl;
-	let stopEmbedded: (() => Promise<void>) | null = null;
-	if (!adminUrl) {
-		const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'radflow-bench-'));
-		fs.chmodSync(dir, 0o755);
-		const e = await startEmbeddedDatabase(dir, log);
-		adminUrl = e.url;
-		stopEmbedded = async () => {
-			await e.stop();
-			fs.rmSync(dir, { recursive: true, force: true });
-		};
-	}
-	const dbName = `radflow_bench_${Date.now().toString(36)}`;
-	const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-	await admin.unsafe(`CREATE DATABASE ${dbName}`);
-	const u = new URL(adminUrl);
-	u.pathname = `/${dbName}`;
-	const db = connect(u.toString(), { max: 8 });
+	const bench = await openBenchDatabase(log);
+	const { db } = bench;
+	const u = new URL(bench.url);
 	try {
-		await migrateWithPostgres(db.sql);
 		const runId = Date.now().toString(36);
 		const baseMs = Date.parse('2026-01-05T00:00:00Z');
 
@@ -137,9 +116,6 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
 			concurrency
 		};
 	} finally {
-		await db.close();
-		await admin.unsafe(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => {});
-		await admin.end();
-		await stopEmbedded?.();
+		await bench.close();
 	}
 }

@@ -66,8 +66,25 @@ function startEchoServer(): Promise<{ port: number; close: () => Promise<void> }
 	);
 }
 
+/**
+ * Message n on connection ci of a phase: control ids unique per phase, and each
+ * cycle of the mix (order, order, ADT, report, labs) about its own patient and
+ * accession, so a real store sees distinct work rather than one hot row.
+ */
+function messageFor(phase: string, ci: number, n: number): string {
+	const cycle = `${phase}${ci}x${Math.floor(n / MIX.length)}`;
+	return withControlId(MIX[n % MIX.length], `B${phase}${ci}-${n}`)
+		.replaceAll('MRN1234', `M${cycle}`)
+		.replaceAll('P998877', `M${cycle}`)
+		.replaceAll('ACC5001', `A${cycle}`)
+		.replaceAll('ACC-OMI-1', `A${cycle}`);
+}
+
+let phaseSeq = 0;
+
 /** Drive `conns` connections for `seconds`, one outstanding message each. */
 async function drive(port: number, conns: number, seconds: number): Promise<{ rate: number; latencies: number[] }> {
+	const phase = (++phaseSeq).toString(36);
 	const clients = await Promise.all(Array.from({ length: conns }, () => MllpTestClient.connect(port)));
 	const latencies: number[] = [];
 	let count = 0;
@@ -77,7 +94,7 @@ async function drive(port: number, conns: number, seconds: number): Promise<{ ra
 		clients.map(async (c, ci) => {
 			let n = 0;
 			while (performance.now() < until) {
-				const msg = withControlId(MIX[n % MIX.length], `B${ci}-${n}`);
+				const msg = messageFor(phase, ci, n);
 				const t0 = performance.now();
 				const ack = await c.request(msg);
 				latencies.push(performance.now() - t0);
@@ -137,11 +154,36 @@ export async function runHl7Bench(options: Hl7BenchOptions = {}): Promise<Record
 	};
 }
 
-/** CLI entry: `--seconds=N`, `--commit-ms=N` (0: resolve on the next turn). */
+/**
+ * CLI entry: `--seconds=N`, `--commit-ms=N` (0: resolve on the next turn), and
+ * `--db` to also run the real database handler (bench database: DATABASE_URL or
+ * embedded) and report both, the DB figures prefixed `db_`.
+ */
 export async function run(args: string[]): Promise<Record<string, unknown>> {
 	const get = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
-	return runHl7Bench({
-		seconds: get('seconds') ? Number(get('seconds')) : undefined,
-		commitMs: get('commit-ms') !== undefined ? Number(get('commit-ms')) : undefined
-	});
+	const seconds = get('seconds') ? Number(get('seconds')) : undefined;
+	const simulated = await runHl7Bench({ seconds, commitMs: get('commit-ms') !== undefined ? Number(get('commit-ms')) : undefined });
+	if (!args.includes('--db')) return simulated;
+	const { createLogger } = await import('../../src/lib/server/log');
+	const { startJobQueue } = await import('../../src/lib/server/jobs/queue');
+	const { ExamNormalizer } = await import('../../src/lib/server/ingest/studies');
+	const { createHl7DbHandler } = await import('../../src/lib/server/ingest/hl7-handler');
+	const { openBenchDatabase } = await import('./db');
+	const log = createLogger('bench', 'warn');
+	const bench = await openBenchDatabase(log, { max: 12 });
+	const jobs = await startJobQueue(bench.url, log, { supervise: false });
+	try {
+		const handler = createHl7DbHandler({ sql: bench.db.sql, jobs, normalizer: new ExamNormalizer(bench.db.sql), log });
+		const db = await runHl7Bench({ seconds, handler });
+		const [{ n }] = await bench.db.sql`SELECT count(*)::int AS n FROM hl7_messages WHERE ack_code = 'AA'`;
+		const prefixed = Object.fromEntries(
+			Object.entries(db)
+				.filter(([k]) => k.startsWith('one_') || k.startsWith('eight_') || k.startsWith('ack_') || k === 'nacks')
+				.map(([k, v]) => [`db_${k}`, v])
+		);
+		return { ...simulated, ...prefixed, db_messages_stored: n, db_handler_stats: handler.stats };
+	} finally {
+		await jobs.stop().catch(() => {});
+		await bench.close();
+	}
 }

@@ -123,6 +123,7 @@ export interface DicomServerDeps {
 /**
  * Options from the environment: DICOM_PORT, DICOM_HOST, DICOM_AE_TITLE, DICOM_ALLOWED_AES,
  * DICOM_MAX_PDU, DICOM_MAX_OBJECT_BYTES, DICOM_IDLE_TIMEOUT_MS, DICOM_TLS_* (see tls.ts).
+ * DICOM_ALLOWED_AES unset or empty admits no peer.
  */
 export function optionsFromEnv(env: Record<string, string | undefined> = process.env): DicomServerOptions {
 	const int = (v: string | undefined, d: number) => (v && Number.isFinite(Number(v)) ? Number(v) : d);
@@ -130,7 +131,8 @@ export function optionsFromEnv(env: Record<string, string | undefined> = process
 		port: int(env.DICOM_PORT, 11112),
 		host: env.DICOM_HOST || undefined,
 		aeTitle: env.DICOM_AE_TITLE || 'RADFLOW',
-		allowedPeers: parseAllowedPeers(env.DICOM_ALLOWED_AES ?? '*'),
+		// Security by default: unset or empty refuses every calling AE; '*' must be explicit.
+		allowedPeers: parseAllowedPeers(env.DICOM_ALLOWED_AES ?? ''),
 		maxPduLength: int(env.DICOM_MAX_PDU, 262_144),
 		maxObjectBytes: int(env.DICOM_MAX_OBJECT_BYTES, 4 * 1024 ** 3),
 		idleTimeoutMs: int(env.DICOM_IDLE_TIMEOUT_MS, 60_000),
