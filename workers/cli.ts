@@ -14,7 +14,7 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 
 interface Command {
 	summary: string;
-	usage: string;
+	usage: string | (() => Promise<string>);
 	run(args: string[]): Promise<number | void>;
 }
 
@@ -59,24 +59,35 @@ async function withRuntime<T>(fn: (rt: Runtime) => Promise<T>, jobs = false): Pr
 	}
 }
 
+/** The demo's traffic: four weeks of history, then one simulated hour every 3 real minutes. */
+const DEMO_SIMULATOR_ARGS = ['--backfill', '28d', '--speed', '20'];
+
 const COMMANDS: Record<string, Command> = {
 	start: {
-		summary: 'run every role in one process: web, dicom, hl7, triage',
+		summary: 'run every role in one process: web, dicom, hl7, triage, route',
 		usage: `radflow start\n\nRuns every role in one process (small sites, the demo).\n\n${ENV_HELP}`,
 		run: () => runRoles([...ROLE_NAMES])
 	},
 	demo: {
 		summary: 'start everything plus the simulated hospital network with backfilled history',
-		usage: `radflow demo [simulator options]\n\nLike start, plus \`radflow simulate\` in the same process (default: --backfill 28d --speed 60).`,
-		run: (args) => runRoles([...ROLE_NAMES, 'simulate'], { simulate: args.length ? args : ['--backfill', '28d', '--speed', '60'] })
+		usage: `radflow demo [simulator options]\n\nLike start, plus \`radflow simulate\` in the same process (default: --backfill 28d --speed 20).\nAdmits the simulated modalities' AE titles from 127.0.0.1 unless DICOM_ALLOWED_AES is set.`,
+		run: async (args) => {
+			// The simulated modalities are the only DICOM peers the demo admits, from this machine.
+			if (!process.env.DICOM_ALLOWED_AES) {
+				const { buildNetwork, callingAeTitles } = await import('./simulator/network');
+				process.env.DICOM_ALLOWED_AES = callingAeTitles(buildNetwork()).map((ae) => `${ae}@127.0.0.1`).join(',');
+			}
+			return runRoles([...ROLE_NAMES, 'simulate'], { simulate: args.length ? args : DEMO_SIMULATOR_ARGS });
+		}
 	},
 	web: roleCommand('web', 'the dashboard, DICOMweb and the live socket.io feed'),
 	dicom: roleCommand('dicom', 'the DICOM storage SCP (C-ECHO, C-STORE)'),
 	hl7: roleCommand('hl7', 'the HL7 v2 MLLP listener (orders, ADT, results)'),
 	triage: roleCommand('triage', 'the AI triage worker (takes completed studies from the job queue)'),
+	route: roleCommand('route', 'the router: assigns studies to readers, keeps SLA deadlines and risk alerts'),
 	simulate: {
 		summary: 'simulated hospital traffic over the real protocols',
-		usage: 'radflow simulate [--speed N] [--backfill 90d] [--seed N] [--target host]\n\nSee `radflow simulate --help` once the simulator is installed.',
+		usage: async () => (await import('./simulator/run')).USAGE,
 		run: (args) => runRoles(['simulate'], { simulate: args })
 	},
 	migrate: {
@@ -159,7 +170,7 @@ async function main(argv: string[]): Promise<number> {
 		return 2;
 	}
 	if (args.includes('--help') || args.includes('-h')) {
-		process.stdout.write(cmd.usage + '\n');
+		process.stdout.write((typeof cmd.usage === 'string' ? cmd.usage : await cmd.usage()) + '\n');
 		return 0;
 	}
 	const code = await cmd.run(args);

@@ -12,12 +12,13 @@ export const RoleName = {
 	dicom: 'dicom',
 	hl7: 'hl7',
 	triage: 'triage',
+	route: 'route',
 	simulate: 'simulate'
 } as const;
 export type RoleName = (typeof RoleName)[keyof typeof RoleName];
 
 /** Roles `radflow start` runs. */
-export const ROLE_NAMES: RoleName[] = [RoleName.web, RoleName.dicom, RoleName.hl7];
+export const ROLE_NAMES: RoleName[] = [RoleName.web, RoleName.dicom, RoleName.hl7, RoleName.route];
 
 /** Ingest wiring shared by the dicom, hl7 and web (STOW-RS) roles of one process. */
 async function ingestDeps(ctx: AppContext) {
@@ -154,9 +155,17 @@ export async function startRoles(rt: Runtime, roles: RoleName[], extra: { simula
 			case RoleName.hl7:
 				await startHl7Role(rt);
 				break;
+			case RoleName.route: {
+				const { startRouting } = await import('../src/lib/server/routing/service');
+				rt.addRole(await startRouting(rt.ctx));
+				break;
+			}
+			case RoleName.simulate: {
+				const { startSimulator } = await import('./simulator/run');
+				rt.addRole(await startSimulator(rt.ctx, extra.simulate ?? []));
+				break;
+			}
 			case RoleName.triage:
-			case RoleName.simulate:
-				void extra;
 				throw new ConfigError(`the ${role} role is not available in this build yet.`);
 			default:
 				role satisfies never;

@@ -336,3 +336,12 @@ export function eligibleReaders(net: SimNetwork, subspecialty: string, site: str
 	if (exact.length > 0) return exact;
 	return net.radiologists.filter((r) => fits(r) && r.subspecialties.includes(S.general));
 }
+
+/** Every calling AE title the simulated modalities use (MODALITY_FACILITY), for the SCP's allow-list. */
+export function callingAeTitles(net: SimNetwork): string[] {
+	const titles = new Set<string>();
+	for (const list of net.exams.values()) {
+		for (const exam of list) for (const site of net.sites) titles.add(`${exam.modality}_${site.facility}`.slice(0, 16));
+	}
+	return [...titles].sort();
+}
