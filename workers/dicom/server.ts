@@ -353,7 +353,7 @@ class RadflowScp extends Scp {
 		counters.associationsOpen++;
 		counters.associationsTotal++;
 		emit('associationOpened', { ...this.info, acceptedContexts: accepted, maxPduLength: association.getMaxPduLength() });
-		deps.log({ level: 'info', msg: 'association accepted', associationId: this.id, callingAe, remoteAddress: this.remoteAddress, acceptedContexts: accepted });
+		deps.log({ level: 'debug', msg: 'association accepted', associationId: this.id, callingAe, remoteAddress: this.remoteAddress, acceptedContexts: accepted });
 	}
 
 	override associationReleaseRequested(): void {

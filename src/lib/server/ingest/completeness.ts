@@ -102,7 +102,7 @@ export async function startCompletenessWorker(
 		async (batch) => {
 			for (const job of batch) {
 				const r = await checkCompleteness(sql, jobs, job.data, options);
-				if (r.status === 'complete') log.info('study complete', { studyId: job.data.studyId, reason: r.reason });
+				if (r.status === 'complete') log.debug('study complete', { studyId: job.data.studyId, reason: r.reason });
 			}
 		}
 	);

@@ -254,7 +254,8 @@ export class DbInstanceSink implements InstanceSink {
 					patientClass: order?.patientClass ?? null,
 					description: a.studyDescription ?? a.requestedProcedureDescription,
 					modality: a.modality ?? order?.modality ?? null
-				}
+				},
+				siteHints: [a.institutionName]
 			}
 		);
 		if (created || (!study.examCode && !mergedFrom)) {

@@ -213,7 +213,8 @@ class CommandApplier {
 					patientClass: cmd.patientClass,
 					description: cmd.requestedProcedure.text || null,
 					modality: order.modality
-				}
+				},
+				siteHints: [cmd.orderingLocation?.facility, cmd.source.sendingFacility]
 			}
 		);
 		const patch: StudyPatch = {

@@ -369,6 +369,25 @@ export interface ResolveOptions {
 		description?: string | null;
 		modality?: string | null;
 	};
+	/**
+	 * Names that may identify the site: HL7 sending facility or point-of-care
+	 * facility, DICOM Institution Name. The first that matches a site's id or
+	 * name (case-insensitive) sets the study's site when it has none.
+	 */
+	siteHints?: (string | null | undefined)[];
+}
+
+/** The site a set of names points to, matching `sites.id` or `sites.name` case-insensitively. */
+export async function resolveSiteId(tx: SqlLike, hints: (string | null | undefined)[]): Promise<string | null> {
+	const names = hints.map((h) => h?.trim().toLowerCase()).filter((h): h is string => !!h);
+	if (names.length === 0) return null;
+	const rows = await tx`SELECT id, lower(id) AS lid, lower(name) AS lname FROM sites
+		WHERE lower(id) = ANY(${names}) OR lower(name) = ANY(${names})`;
+	for (const n of names) {
+		const hit = rows.find((r) => r.lid === n || r.lname === n);
+		if (hit) return hit.id as string;
+	}
+	return null;
 }
 
 /**
@@ -377,6 +396,17 @@ export interface ResolveOptions {
  * Takes the key locks itself.
  */
 export async function resolveStudy(
+	tx: SqlLike,
+	keys: StudyKeys,
+	options: ResolveOptions
+): Promise<{ study: StudyRef; created: boolean; mergedFrom: number | null }> {
+	const resolved = await resolveStudyRow(tx, keys, options);
+	const siteId = options.siteHints ? await resolveSiteId(tx, options.siteHints) : null;
+	if (siteId) await tx`UPDATE studies SET site_id = ${siteId} WHERE id = ${resolved.study.id} AND site_id IS NULL`;
+	return resolved;
+}
+
+async function resolveStudyRow(
 	tx: SqlLike,
 	keys: StudyKeys,
 	options: ResolveOptions

@@ -240,7 +240,7 @@ export function createRouter(deps: RouterDeps, options: RouterOptions = {}): Rou
 		const risks = estimateSlaRisk({ readers, items: [...current.values()] }, now, policy);
 		result.alerts = await raiseAlerts(risks, rows, now);
 		if (result.assigned.length || result.released.length || result.alerts.length) {
-			log.info('routing tick', {
+			log.debug('routing tick', {
 				assigned: result.assigned.length,
 				released: result.released.length,
 				conflicts: result.conflicts.length,
