@@ -3,7 +3,6 @@
  * in one process; each can also run alone, many times over.
  */
 import path from 'node:path';
-import { ConfigError } from '../src/lib/server/config';
 import type { AppContext } from '../src/lib/server/context';
 import type { Runtime } from './runtime';
 
@@ -18,7 +17,7 @@ export const RoleName = {
 export type RoleName = (typeof RoleName)[keyof typeof RoleName];
 
 /** Roles `radflow start` runs. */
-export const ROLE_NAMES: RoleName[] = [RoleName.web, RoleName.dicom, RoleName.hl7, RoleName.route];
+export const ROLE_NAMES: RoleName[] = [RoleName.web, RoleName.dicom, RoleName.hl7, RoleName.triage, RoleName.route];
 
 /** Ingest wiring shared by the dicom, hl7 and web (STOW-RS) roles of one process. */
 async function ingestDeps(ctx: AppContext) {
@@ -165,8 +164,11 @@ export async function startRoles(rt: Runtime, roles: RoleName[], extra: { simula
 				rt.addRole(await startSimulator(rt.ctx, extra.simulate ?? []));
 				break;
 			}
-			case RoleName.triage:
-				throw new ConfigError(`the ${role} role is not available in this build yet.`);
+			case RoleName.triage: {
+				const { startTriage } = await import('../src/lib/server/triage/worker');
+				rt.addRole(await startTriage(rt.ctx));
+				break;
+			}
 			default:
 				role satisfies never;
 		}
