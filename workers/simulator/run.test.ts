@@ -65,7 +65,7 @@ afterAll(async () => {
 describe('simulator arguments', () => {
 	const d = { hl7Port: 2575, dicomPort: 11112, dicomAe: 'RADFLOW' };
 	it('has the documented defaults and parses every option', () => {
-		expect(parseSimulatorArgs([], d)).toMatchObject({ speed: 60, backfillMs: 0, selfAssign: true, hl7: { host: '127.0.0.1', port: 2575 }, dicom: { port: 11112, ae: 'RADFLOW' } });
+		expect(parseSimulatorArgs([], d)).toMatchObject({ speed: 60, backfillMs: 0, selfAssign: false, hl7: { host: '127.0.0.1', port: 2575 }, dicom: { port: 11112, ae: 'RADFLOW' } });
 		const a = parseSimulatorArgs(['--speed', '120', '--seed', '9', '--backfill', '90d', '--hl7', 'ris:3000', '--dicom', 'pacs:104:STORE', '--sites', 'north,east', '--rate-multiplier=0.5', '--no-self-assign'], d);
 		expect(a).toMatchObject({ speed: 120, seed: '9', backfillMs: 90 * 24 * HOUR, hl7: { host: 'ris', port: 3000 }, dicom: { host: 'pacs', port: 104, ae: 'STORE' }, sites: ['north', 'east'], rateMultiplier: 0.5, selfAssign: false });
 	});

@@ -31,8 +31,8 @@ export const USAGE = `radflow simulate [options]
   --dicom host:port:AE C-STORE SCP (default 127.0.0.1:$DICOM_PORT:$DICOM_AE_TITLE)
   --sites a,b          only these sites (default all: north, south, east)
   --rate-multiplier X  scale every arrival rate (default 1)
-  --self-assign        simulated readers also read unassigned complete studies (default on)
-  --no-self-assign     read only studies a router assigned
+  --self-assign        simulated readers also read unassigned complete studies (for a Radflow without its router; default off)
+  --no-self-assign     read only studies the router assigned (default)
   --timestamps real|sim  times written into messages: wall clock at sending (default) or simulated time
   --concurrency N      studies sent in parallel (default 8)
 `;
@@ -63,7 +63,7 @@ export function parseSimulatorArgs(args: readonly string[], defaults: { hl7Port:
 		dicom: { host: '127.0.0.1', port: defaults.dicomPort, ae: defaults.dicomAe },
 		sites: [],
 		rateMultiplier: 1,
-		selfAssign: true,
+		selfAssign: false,
 		timestamps: 'real',
 		concurrency: 8,
 		help: false
