@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
-import { launchBrowser, startRadflow, type RunningRadflow } from '../helpers/server';
+import { launchBrowser, startRadflow, type RunningRadflow, signIn as signInAs } from '../helpers/server';
 import { createUser } from '../../src/lib/server/auth/users';
 import { insertEvents } from '../../src/lib/server/events/store';
 import { registerShippedModels } from '../../src/lib/server/triage/registry';
@@ -67,13 +67,7 @@ afterAll(async () => {
 	await t?.drop();
 });
 
-async function signIn(page: Page, username: keyof typeof PASSWORDS) {
-	await page.goto(`${app.baseUrl}/login`);
-	await page.fill('input[name=username]', username);
-	await page.fill('input[name=password]', PASSWORDS[username]);
-	await page.click('button[type=submit]');
-	await page.waitForSelector('[data-testid=role]');
-}
+const signIn = (page: Page, username: keyof typeof PASSWORDS) => signInAs(page, app.baseUrl, username, PASSWORDS[username]);
 
 describe('Criticals page', () => {
 	it('lists the pending flag; a new flag arriving raises the banner live; a charge radiologist confirms it', async () => {

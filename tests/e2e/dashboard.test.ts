@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
-import { launchBrowser, startRadflow, type RunningRadflow } from '../helpers/server';
+import { launchBrowser, startRadflow, type RunningRadflow, signIn as signInAs } from '../helpers/server';
 import { createUser } from '../../src/lib/server/auth/users';
 import { insertEvents } from '../../src/lib/server/events/store';
 
@@ -29,12 +29,7 @@ afterAll(async () => {
 	await t?.drop();
 });
 
-async function signIn(page: Page, username: string, password: string) {
-	await page.goto(`${app.baseUrl}/login`);
-	await page.fill('input[name=username]', username);
-	await page.fill('input[name=password]', password);
-	await page.click('button[type=submit]');
-}
+const signIn = (page: Page, username: string, password: string) => signInAs(page, app.baseUrl, username, password, { waitFor: null });
 
 describe('dashboard in a real browser', () => {
 	it('redirects to login, refuses a wrong password, then signs the admin in', async () => {

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
-import { launchBrowser, startRadflow, type RunningRadflow } from '../helpers/server';
+import { launchBrowser, startRadflow, type RunningRadflow, signIn as signInAs } from '../helpers/server';
 import { createUser } from '../../src/lib/server/auth/users';
 import { addRadiologist, seedSyntheticHistory } from '../../src/lib/server/forecast/testing';
 import { utcToLocalInput } from '../../src/lib/server/forecast/time';
@@ -32,13 +32,7 @@ afterAll(async () => {
 	await t?.drop();
 });
 
-async function signIn(page: Page, username: string, password: string) {
-	await page.goto(`${app.baseUrl}/login`);
-	await page.fill('input[name=username]', username);
-	await page.fill('input[name=password]', password);
-	await page.click('button[type=submit]');
-	await page.waitForSelector('[data-testid=role]');
-}
+const signIn = (page: Page, username: string, password: string) => signInAs(page, app.baseUrl, username, password);
 
 describe('forecast and shift planner', () => {
 	it('the forecast page draws history and forecast with intervals', async () => {

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
-import { launchBrowser, startRadflow, type RunningRadflow } from '../helpers/server';
+import { launchBrowser, startRadflow, type RunningRadflow, signIn as signInAs } from '../helpers/server';
 import { createUser } from '../../src/lib/server/auth/users';
 import { currentPolicy } from '../../src/lib/server/routing/policy-store';
 import { canonicalPolicy } from '../../src/lib/server/routing/replay-data';
@@ -40,13 +40,7 @@ afterAll(async () => {
 	await t?.drop();
 });
 
-async function signIn(page: Page, username: string, password: string) {
-	await page.goto(`${app.baseUrl}/login`);
-	await page.fill('input[name=username]', username);
-	await page.fill('input[name=password]', password);
-	await page.click('button[type=submit]');
-	await page.waitForSelector('[data-testid=role]');
-}
+const signIn = (page: Page, username: string, password: string) => signInAs(page, app.baseUrl, username, password);
 
 describe('routing policy editor and SLA view in a real browser', () => {
 	it('a manager gets 403 on the policy editor but can open the SLA risk view', async () => {

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
-import { launchBrowser, startRadflow, type RunningRadflow } from '../helpers/server';
+import { launchBrowser, startRadflow, type RunningRadflow, signIn as signInAs } from '../helpers/server';
 import { createUser } from '../../src/lib/server/auth/users';
 import { seedReader, seedSites, seedStudy } from '../../src/lib/server/routing/testing';
 
@@ -161,14 +161,10 @@ describe('worklist commands API', () => {
 	});
 });
 
-async function signIn(page: Page, username: keyof typeof PASSWORDS) {
-	await page.goto(`${app.baseUrl}/login?next=/worklist`);
-	await page.fill('input[name=username]', username);
-	await page.fill('input[name=password]', PASSWORDS[username]);
-	await page.click('button[type=submit]');
-	await page.waitForSelector('[data-testid=pool]');
+const signIn = async (page: Page, username: keyof typeof PASSWORDS) => {
+	await signInAs(page, app.baseUrl, username, PASSWORDS[username], { next: '/worklist', waitFor: '[data-testid=pool]' });
 	await page.waitForSelector('.live-dot.on');
-}
+};
 
 describe('worklist board in Chromium', () => {
 	it('a charge radiologist drags a study onto a reader; the DB and audit show it; a second charge sees it move live', async () => {

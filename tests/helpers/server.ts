@@ -77,3 +77,22 @@ export async function launchBrowser() {
 		args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
 	});
 }
+
+/**
+ * Sign in through the login form. Waits for `waitFor` (default: the signed-in
+ * shell's role badge); pass null to return right after submitting.
+ */
+export async function signIn(
+	page: import('playwright-core').Page,
+	baseUrl: string,
+	username: string,
+	password: string,
+	options: { next?: string; waitFor?: string | null } = {}
+): Promise<void> {
+	await page.goto(`${baseUrl}/login${options.next ? `?next=${options.next}` : ''}`);
+	await page.fill('input[name=username]', username);
+	await page.fill('input[name=password]', password);
+	await page.click('button[type=submit]');
+	const waitFor = options.waitFor === undefined ? '[data-testid=role]' : options.waitFor;
+	if (waitFor) await page.waitForSelector(waitFor);
+}
