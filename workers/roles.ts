@@ -140,6 +140,29 @@ async function stowHook(rt: Runtime) {
 	});
 }
 
+/**
+ * Staffing alerts do not wait for someone to open the forecast page: the
+ * router process checks the next 72 h every ten minutes and raises each short
+ * window once (the event key makes repeats no-ops across processes).
+ */
+async function startStaffingAlerts(rt: Runtime, everyMs = 10 * 60_000) {
+	const { refreshStaffingAlerts } = await import('../src/lib/server/forecast/alerts');
+	const log = rt.ctx.log.child('staffing');
+	const check = () =>
+		refreshStaffingAlerts(rt.ctx.db, Date.now(), { force: true })
+			.then((r) => r.raised > 0 && log.info('staffing alerts raised', { raised: r.raised, short: r.alerts.length }))
+			.catch((err) => log.warn('staffing alert check failed; retrying at the next interval', { err }));
+	const first = setTimeout(check, 30_000);
+	const timer = setInterval(check, everyMs);
+	return {
+		name: 'staffing-alerts',
+		async stop() {
+			clearTimeout(first);
+			clearInterval(timer);
+		}
+	};
+}
+
 export async function startRoles(rt: Runtime, roles: RoleName[], extra: { simulate?: string[] } = {}): Promise<void> {
 	for (const role of roles) {
 		switch (role) {
@@ -157,6 +180,7 @@ export async function startRoles(rt: Runtime, roles: RoleName[], extra: { simula
 			case RoleName.route: {
 				const { startRouting } = await import('../src/lib/server/routing/service');
 				rt.addRole(await startRouting(rt.ctx));
+				rt.addRole(await startStaffingAlerts(rt));
 				break;
 			}
 			case RoleName.simulate: {
