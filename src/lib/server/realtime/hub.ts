@@ -37,6 +37,9 @@ export async function startRealtime(server: http.Server, db: Database, log: Logg
 	});
 	const pool = new pg.Pool({ connectionString: db.url, max: 2, application_name: 'radflow-socketio' });
 	pool.on('error', (err) => log.warn('socket.io adapter pool error', { err }));
+	// The adapter keeps one client checked out for LISTEN and attaches no error
+	// handler to it: without this, a database restart would crash the process.
+	pool.on('connect', (client) => client.on('error', (err) => log.warn('socket.io adapter connection lost; it reconnects', { err })));
 	io.adapter(createAdapter(pool, { tableName: 'socket_io_attachments', errorHandler: (err) => log.warn('socket.io adapter', { err }) }));
 
 	io.use(async (socket, next) => {

