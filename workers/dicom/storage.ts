@@ -1,7 +1,8 @@
 /**
  * Blob storage for received DICOM objects. The SCP acknowledges an object only
  * after its bytes are durable, so every write is atomic and synced:
- * temp file → fsync → rename into place → fsync the directory.
+ * temp file → fsync → rename into place → fsync the directory (grouped:
+ * concurrent renames into one directory share an fsync that starts after them).
  *
  * Layout under the root: <study UID>/<series UID>/<SOP instance UID>.dcm
  */
@@ -53,7 +54,7 @@ export class BlobStoreError extends Error {
 	}
 }
 
-async function fsyncDir(dir: string): Promise<void> {
+async function fsyncDirOnce(dir: string): Promise<void> {
 	const h = await open(dir, 'r');
 	try {
 		await h.sync();
@@ -62,15 +63,58 @@ async function fsyncDir(dir: string): Promise<void> {
 	}
 }
 
+/**
+ * Group fsync of directories: renames into one directory that arrive while its
+ * fsync runs share the next one (which starts after theirs, so it covers
+ * them). Concurrent associations filing the same series pay one fsync, not one each.
+ */
+class DirSyncer {
+	private readonly state = new Map<string, { running: Promise<void>; next: Promise<void> | null }>();
+
+	sync(dir: string): Promise<void> {
+		const st = this.state.get(dir);
+		if (!st) {
+			const running = fsyncDirOnce(dir).finally(() => {
+				const cur = this.state.get(dir);
+				if (cur && cur.running === running && !cur.next) this.state.delete(dir);
+			});
+			this.state.set(dir, { running, next: null });
+			return running;
+		}
+		st.next ??= st.running
+			.catch(() => {})
+			.then(() => {
+				const next = st.next!;
+				st.running = next;
+				st.next = null;
+				return fsyncDirOnce(dir).finally(() => {
+					if (this.state.get(dir) === st && st.running === next && !st.next) this.state.delete(dir);
+				});
+			});
+		return st.next;
+	}
+}
+
 /** Filesystem blob store: the default for a single machine. */
 export class FileBlobStore implements BlobStore {
 	readonly root: string;
 	private readonly tmpDir: string;
 
+	private readonly dirSync = new DirSyncer();
+	/** Directories known to exist (created by us): saves a mkdir per object. */
+	private readonly knownDirs = new Set<string>();
+
 	constructor(root: string) {
 		this.root = root;
 		// Temp files live under the root so rename() never crosses a filesystem.
 		this.tmpDir = join(root, '.tmp');
+	}
+
+	private async ensureDir(dir: string): Promise<void> {
+		if (this.knownDirs.has(dir)) return;
+		await mkdir(dir, { recursive: true });
+		if (this.knownDirs.size > 10_000) this.knownDirs.clear();
+		this.knownDirs.add(dir);
 	}
 
 	/** Path of a key. UIDs are validated first, which also rules out path traversal. */
@@ -82,11 +126,17 @@ export class FileBlobStore implements BlobStore {
 	}
 
 	async stage(): Promise<StagedBlob> {
-		await mkdir(this.tmpDir, { recursive: true });
+		await this.ensureDir(this.tmpDir);
 		const tempPath = join(this.tmpDir, `${randomUUID()}.part`);
-		const handle: FileHandle = await open(tempPath, 'wx');
+		const handle: FileHandle = await open(tempPath, 'wx').catch(async (e: NodeJS.ErrnoException) => {
+			if (e.code !== 'ENOENT') throw e;
+			this.knownDirs.clear();
+			await this.ensureDir(this.tmpDir);
+			return open(tempPath, 'wx');
+		});
 		let size = 0;
 		let done = false;
+		let committed = false;
 		const store = this;
 		return {
 			tempPath,
@@ -107,17 +157,28 @@ export class FileBlobStore implements BlobStore {
 					await handle.sync();
 					await handle.close();
 					done = true;
-					await mkdir(dirname(path), { recursive: true });
+					await store.ensureDir(dirname(path));
 					const created = !(await store.existsPath(path));
-					await rename(tempPath, path);
-					await fsyncDir(dirname(path));
+					await rename(tempPath, path).catch(async (e: NodeJS.ErrnoException) => {
+						// Removed behind our back (cleanup, tests): forget it and create it again.
+						if (e.code !== 'ENOENT') throw e;
+						store.knownDirs.clear();
+						await store.ensureDir(store.tmpDir);
+						await store.ensureDir(dirname(path));
+						await rename(tempPath, path);
+					});
+					committed = true;
+					await store.dirSync.sync(dirname(path));
 					return { path, size, created };
 				} catch (e) {
+					if (committed) throw new BlobStoreError('io_error', `could not sync blob directory: ${(e as Error).message}`, { cause: e });
 					await rm(tempPath, { force: true });
 					throw new BlobStoreError('io_error', `could not commit blob: ${(e as Error).message}`, { cause: e });
 				}
 			},
 			async abort() {
+				// After a commit the temp file is the blob: nothing to drop.
+				if (committed) return;
 				if (!done) {
 					done = true;
 					await handle.close().catch(() => {});

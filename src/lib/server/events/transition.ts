@@ -7,7 +7,7 @@ import { applyStudyEvent, FollowUp, type StudyEvent } from '../../domain/study/l
 import type { Priority, StudyState, StudyStatus } from '../../domain/study/model';
 import type { Sql, SqlLike } from '../db/client';
 import { JobName, type JobQueue } from '../jobs/queue';
-import { insertEvents, type StoredEvent } from './store';
+import { insertEvents, type EventDimensions, type NewEvent, type StoredEvent } from './store';
 
 /** Columns a command may set beside the lifecycle fields (normalization results, links). */
 export interface StudyPatch {
@@ -124,7 +124,7 @@ function turnaroundMinutes(s: StudyState): number | null {
 
 /** Apply a command inside the caller's transaction. */
 export async function applyStudyCommandTx(tx: SqlLike, jobs: JobQueue | null, cmd: StudyCommand): Promise<CommandOutcome> {
-	const [current] = await tx.unsafe(`SELECT ${ROW_SELECT} FROM studies WHERE id = $1 FOR UPDATE`, [cmd.studyId]);
+	const [current] = await tx.unsafe(`SELECT ${ROW_SELECT} FROM studies WHERE id = $1 FOR UPDATE`, [cmd.studyId], { prepare: true });
 	if (!current) return { status: 'not_found' };
 	// Checked under the row lock: two retries of one command on one study serialize here.
 	if (cmd.idempotencyKey) {
@@ -161,7 +161,8 @@ export async function applyStudyCommandTx(tx: SqlLike, jobs: JobQueue | null, cm
 	const [updated] = await tx.unsafe(
 		`UPDATE studies SET ${sets.join(', ')}, version = version + 1, updated_at = now()
 		 WHERE id = $1 RETURNING ${ROW_SELECT}`,
-		values as never[]
+		values as never[],
+		{ prepare: true }
 	);
 	const study = toRow(updated);
 	const tat = cmd.event.kind === 'reported' ? turnaroundMinutes(next) : null;
@@ -202,6 +203,132 @@ export async function applyStudyCommandTx(tx: SqlLike, jobs: JobQueue | null, cm
 	return { status: 'applied', study, event: inserted[0] };
 }
 
+/** One command of a {@link foldStudyCommands} run (no optimistic version: ingest only). */
+export type FoldedCommand = Omit<StudyCommand, 'studyId' | 'expectedVersion'>;
+
+export type FoldOutcome = { status: 'applied'; event: NewEvent } | { status: 'duplicate' } | { status: 'refused'; reason: string };
+
+/** The study columns selected by {@link foldStudyCommands}' callers (aliases match {@link StudyRow}). */
+export const STUDY_ROW_SELECT = ROW_SELECT;
+
+/** A raw studies row selected with {@link STUDY_ROW_SELECT} → StudyRow. */
+export const toStudyRow = toRow;
+
+/**
+ * High-volume variant of {@link applyStudyCommandTx} for many commands on ONE
+ * study (a batch of images), without I/O: the pure lifecycle folded over the
+ * commands in order. The caller, holding the row lock, writes `update` (ONE
+ * row update however many commands) and appends `events` with every other
+ * study's in a single {@link insertEvents} call after all its row locks (the
+ * global lock order is: key locks, study rows, event-id lock), then enqueues
+ * `followUps`.
+ *
+ * Each applied command yields exactly the event it would have yielded alone
+ * (kind, key, payload status and note); only `version` moves once.
+ * `seenKeys`: idempotency keys already recorded (event_keys), read under the lock.
+ * `dims`: event dimensions after the update, when the caller changes them beside the patch.
+ */
+export function foldStudyCommands(
+	current: StudyRow,
+	seenKeys: ReadonlySet<string>,
+	commands: FoldedCommand[],
+	dims: EventDimensions = {}
+): { next: StudyRow; outcomes: FoldOutcome[]; followUps: FollowUp[]; update: { text: string; values: unknown[] } | null } {
+	const seen = new Set(seenKeys);
+	let row = current;
+	const outcomes: FoldOutcome[] = [];
+	const followUps = new Set<FollowUp>();
+	const patch: StudyPatch = {};
+	const applied: { cmd: FoldedCommand; note: string | null; status: StudyStatus; tat: number | null; index: number }[] = [];
+	for (const cmd of commands) {
+		if (cmd.idempotencyKey) {
+			if (seen.has(cmd.idempotencyKey)) {
+				outcomes.push({ status: 'duplicate' });
+				continue;
+			}
+			seen.add(cmd.idempotencyKey);
+		}
+		const result = applyStudyEvent(row, cmd.event);
+		if (!result.ok) {
+			outcomes.push({ status: 'refused', reason: result.reason });
+			continue;
+		}
+		row = { ...row, ...result.state };
+		Object.assign(patch, cmd.patch ?? {});
+		for (const f of result.followUps) followUps.add(f);
+		const tat = cmd.event.kind === 'reported' ? turnaroundMinutes(result.state) : null;
+		applied.push({ cmd, note: result.note ?? null, status: result.state.status, tat, index: outcomes.length });
+		outcomes.push({ status: 'duplicate' }); // replaced below
+	}
+	if (applied.length === 0) return { next: row, outcomes, followUps: [], update: null };
+
+	const sets: string[] = [];
+	const values: unknown[] = [];
+	const set = (col: string, v: unknown) => {
+		values.push(v);
+		sets.push(`${col} = $${values.length}`);
+	};
+	set('status', row.status);
+	set('priority', row.priority);
+	set('ordered_at', row.orderedAt);
+	set('first_image_at', row.firstImageAt);
+	set('complete_at', row.completeAt);
+	set('triaged_at', row.triagedAt);
+	set('assigned_at', row.assignedAt);
+	set('opened_at', row.openedAt);
+	set('reported_at', row.reportedAt);
+	set('cancelled_at', row.cancelledAt);
+	for (const [k, v] of Object.entries(patch)) {
+		if (v !== undefined) set(PATCH_COLUMNS[k as keyof StudyPatch], v);
+	}
+	values.push(current.id);
+	const update = { text: `UPDATE studies SET ${sets.join(', ')}, version = version + 1, updated_at = now() WHERE id = $${values.length}`, values };
+	const next: StudyRow = {
+		...row,
+		version: current.version + 1,
+		siteId: patch.siteId ?? row.siteId,
+		subspecialty: patch.subspecialty ?? row.subspecialty,
+		modality: patch.modality ?? row.modality,
+		patientClass: patch.patientClass ?? row.patientClass
+	};
+	for (const a of applied) {
+		outcomes[a.index] = {
+			status: 'applied',
+			event: {
+				time: a.cmd.event.at,
+				studyId: current.id,
+				kind: a.cmd.event.kind,
+				actor: a.cmd.actor,
+				siteId: dims.siteId !== undefined ? dims.siteId : next.siteId,
+				subspecialty: dims.subspecialty !== undefined ? dims.subspecialty : next.subspecialty,
+				modality: dims.modality !== undefined ? dims.modality : next.modality,
+				priority: dims.priority !== undefined ? dims.priority : next.priority,
+				patientClass: dims.patientClass !== undefined ? dims.patientClass : next.patientClass,
+				payload: { ...a.cmd.payload, status: a.status, ...(a.note ? { note: a.note } : {}), ...(a.tat !== null ? { tat_minutes: a.tat } : {}) },
+				idempotencyKey: a.cmd.idempotencyKey ?? null
+			}
+		};
+	}
+	return { next, outcomes, followUps: [...followUps], update };
+}
+
+/** Enqueues a fold's follow-up jobs inside the transaction. */
+export async function sendFollowUps(tx: SqlLike, jobs: JobQueue | null, studyId: number, followUps: FollowUp[]): Promise<void> {
+	if (!jobs) return;
+	for (const f of followUps) {
+		switch (f) {
+			case FollowUp.triage:
+				await jobs.send(JobName.triage, { studyId }, { tx });
+				break;
+			case FollowUp.route:
+				await jobs.send(JobName.route, { studyId }, { tx });
+				break;
+			default:
+				f satisfies never;
+		}
+	}
+}
+
 /** Apply a command in its own transaction. */
 export function applyStudyCommand(sql: Sql, jobs: JobQueue | null, cmd: StudyCommand): Promise<CommandOutcome> {
 	return sql.begin((tx) => applyStudyCommandTx(tx, jobs, cmd)) as Promise<CommandOutcome>;
@@ -209,6 +336,6 @@ export function applyStudyCommand(sql: Sql, jobs: JobQueue | null, cmd: StudyCom
 
 /** Read one study's current state. */
 export async function getStudyRow(sql: SqlLike, studyId: number): Promise<StudyRow | null> {
-	const [r] = await sql.unsafe(`SELECT ${ROW_SELECT} FROM studies WHERE id = $1`, [studyId]);
+	const [r] = await sql.unsafe(`SELECT ${ROW_SELECT} FROM studies WHERE id = $1`, [studyId], { prepare: true });
 	return r ? toRow(r) : null;
 }

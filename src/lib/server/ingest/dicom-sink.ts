@@ -1,17 +1,24 @@
 /**
- * The database side of DICOM ingest (DIMSE C-STORE and STOW-RS): one
- * transaction per instance files the series and instance rows, records
- * `image_received` (idempotent on the SOP Instance UID), bumps the study's
- * counters and schedules the completeness check. The edge acknowledges only
- * after this resolved; a failure is answered with a DICOM failure status and
- * recorded in `ingest_failures`.
+ * The database side of DICOM ingest (DIMSE C-STORE and STOW-RS): files the
+ * series and instance rows, records `image_received` (one event per instance,
+ * idempotent on the SOP Instance UID), bumps the study's counters and
+ * schedules the completeness check. The edge acknowledges only after this
+ * committed; a failure is answered with a DICOM failure status and recorded in
+ * `ingest_failures`.
+ *
+ * Group commit: instances that arrive while a transaction is being written
+ * (from any association) share the next one, with multi-row statements and
+ * one lifecycle update per study. A batch that fails as a whole is retried
+ * one instance per transaction, so one bad instance never fails its neighbours.
  *
  * @see docs/dicom-conformance.md 2.4 (status codes)
  */
 import type { InstanceSink, ReceivedInstance } from '../../../../workers/dicom/server';
 import { InstanceRejectedError } from '../../../../workers/dicom/server';
 import type { Sql, SqlLike } from '../db/client';
-import { applyStudyCommandTx } from '../events/transition';
+import { applyStudyCommandTx, foldStudyCommands, sendFollowUps, STUDY_ROW_SELECT, toStudyRow, type FoldedCommand } from '../events/transition';
+import type { FollowUp } from '../../domain/study/lifecycle';
+import { insertEvents, type NewEvent } from '../events/store';
 import { JobName, type JobQueue } from '../jobs/queue';
 import type { Logger } from '../log';
 import { StudyEventKind } from '../../domain/study/lifecycle';
@@ -117,10 +124,22 @@ export interface DbInstanceSinkOptions {
 	/** Quiet time before completing once the order's expected series are all there. */
 	settleSeconds?: number;
 	now?: () => Date;
+	/** Largest number of instances in one transaction (default 256; 1 disables group commit). */
+	maxBatch?: number;
 }
 
 /** Outcome of one store, for callers that want to know (STOW, tests). */
 export type StoreOutcome = { status: 'stored'; studyId: number } | { status: 'duplicate'; studyId: number | null };
+
+interface Pending {
+	obj: ReceivedInstance;
+	at: string;
+	resolve: (o: StoreOutcome) => void;
+	reject: (e: unknown) => void;
+}
+
+/** A batch could not be written as one transaction; its instances are retried alone. */
+class BatchFallback extends Error {}
 
 interface LockedStudy {
 	id: number;
@@ -137,12 +156,22 @@ export class DbInstanceSink implements InstanceSink {
 	/** Counters for the status heartbeat. */
 	readonly counters = { stored: 0, duplicates: 0, failed: 0 };
 
+	private queue: Pending[] = [];
+	private writing = false;
+	/** Study UID → id and series UID → id seen recently: saves lookups for the next images of a series. */
+	private readonly studyIds = new Map<string, { id: number; accession: string | null }>();
+	private readonly seriesIds = new Map<string, number>();
+	/** Study id → time before which a completeness check committed by this sink surely still waits. */
+	private readonly completenessUntil = new Map<number, number>();
+	private afterCommit: (() => void) | null = null;
+
 	constructor(options: DbInstanceSinkOptions) {
 		this.o = {
 			source: IngestSource.dicom,
 			stability: DEFAULT_STABILITY_SECONDS,
 			settleSeconds: 3,
 			now: () => new Date(),
+			maxBatch: 256,
 			...options
 		};
 	}
@@ -151,13 +180,82 @@ export class DbInstanceSink implements InstanceSink {
 		await this.storeInstance(obj);
 	}
 
-	/** Like `store`, returning what happened. */
-	async storeInstance(obj: ReceivedInstance): Promise<StoreOutcome> {
+	/** Like `store`, returning what happened. Resolves once the instance's transaction committed. */
+	storeInstance(obj: ReceivedInstance): Promise<StoreOutcome> {
+		if (this.o.maxBatch <= 1) return this.storeAlone(obj, this.o.now().toISOString());
+		return new Promise((resolve, reject) => {
+			this.queue.push({ obj, at: this.o.now().toISOString(), resolve, reject });
+			this.pump();
+		});
+	}
+
+	/**
+	 * One batch at a time: whatever arrived while the previous one was being
+	 * committed goes into the next (latency stays one or two commits, throughput
+	 * grows with load). One writer also keeps batches from taking study locks
+	 * against each other.
+	 */
+	private pump(): void {
+		if (this.writing || this.queue.length === 0) return;
+		this.writing = true;
+		const batch = this.queue.splice(0, this.o.maxBatch);
+		void this.writeBatchOrAlone(batch).finally(() => {
+			this.writing = false;
+			this.pump();
+		});
+	}
+
+	private async writeBatchOrAlone(batch: Pending[]): Promise<void> {
+		if (batch.length === 1) {
+			const [p] = batch;
+			// Fast path is the batch writer too (fewer round trips); it falls back on anything unusual.
+			try {
+				const [out] = await this.writeBatchTx([p]);
+				this.count(out);
+				p.resolve(out);
+				return;
+			} catch (err) {
+				if (!(err instanceof BatchFallback)) this.o.log.debug('batch write failed, retrying alone', { err });
+				this.forget();
+			}
+			await this.storeAlone(p.obj, p.at).then(p.resolve, p.reject);
+			return;
+		}
+		try {
+			const outs = await this.writeBatchTx(batch);
+			batch.forEach((p, i) => {
+				this.count(outs[i]);
+				p.resolve(outs[i]);
+			});
+		} catch (err) {
+			if (!(err instanceof BatchFallback)) this.o.log.debug('batch write failed, retrying one by one', { err, size: batch.length });
+			this.forget();
+			// Concurrently: each is its own transaction, like before group commit.
+			await Promise.all(batch.map((p) => this.storeAlone(p.obj, p.at).then(p.resolve, p.reject)));
+		}
+	}
+
+	private count(out: StoreOutcome): void {
+		if (out.status === 'stored') this.counters.stored++;
+		else this.counters.duplicates++;
+	}
+
+	private forget(): void {
+		this.studyIds.clear();
+		this.seriesIds.clear();
+	}
+
+	private remember<K, V>(m: Map<K, V>, k: K, v: V): void {
+		if (m.size >= 4096) m.delete(m.keys().next().value as K);
+		m.set(k, v);
+	}
+
+	/** One instance in its own transaction (the fallback path). */
+	private async storeAlone(obj: ReceivedInstance, at: string): Promise<StoreOutcome> {
 		const { sql, log } = this.o;
 		try {
-			const out = (await sql.begin((tx) => this.write(tx, obj))) as StoreOutcome;
-			if (out.status === 'stored') this.counters.stored++;
-			else this.counters.duplicates++;
+			const out = (await sql.begin((tx) => this.write(tx, obj, at))) as StoreOutcome;
+			this.count(out);
 			return out;
 		} catch (err) {
 			this.counters.failed++;
@@ -180,9 +278,8 @@ export class DbInstanceSink implements InstanceSink {
 		}
 	}
 
-	private async write(tx: SqlLike, obj: ReceivedInstance): Promise<StoreOutcome> {
+	private async write(tx: SqlLike, obj: ReceivedInstance, at: string): Promise<StoreOutcome> {
 		const a = obj.attributes;
-		const at = this.o.now().toISOString();
 		let ref: StudyRef | null = await studyByUid(tx, a.studyInstanceUid);
 		// Slow path (first image, or images that now reveal the accession): locks, merge, normalization.
 		if (!ref || (a.accessionNumber && !ref.accessionNumber)) ref = await this.resolveForImage(tx, obj);
@@ -234,6 +331,252 @@ export class DbInstanceSink implements InstanceSink {
 			await scheduleCompleteness(tx, this.o.jobs, study.id, at, wait);
 		}
 		return { status: 'stored', studyId: study.id };
+	}
+
+	/**
+	 * Files a batch in ONE transaction. Round trips in the common case (studies
+	 * and series already known): lock + duplicate check, the multi-row writes,
+	 * the lifecycle fold per study, then the events (one insert for the batch).
+	 * Throws BatchFallback for anything the single-instance path handles better.
+	 */
+	private async writeBatchTx(batch: Pending[]): Promise<StoreOutcome[]> {
+		this.afterCommit = null;
+		const outs = (await this.o.sql.begin((tx) => this.writeBatch(tx, batch))) as StoreOutcome[];
+		const after = this.afterCommit as (() => void) | null;
+		this.afterCommit = null;
+		after?.();
+		return outs;
+	}
+
+	private async writeBatch(tx: SqlLike, batch: Pending[]): Promise<StoreOutcome[]> {
+		const outs: (StoreOutcome | null)[] = batch.map(() => null);
+		// Same SOP twice in one batch: the later one is a resend of the earlier.
+		const firstBySop = new Map<string, number>();
+		const fresh: number[] = [];
+		batch.forEach((p, i) => {
+			const sop = p.obj.attributes.sopInstanceUid;
+			if (firstBySop.has(sop)) return;
+			firstBySop.set(sop, i);
+			fresh.push(i);
+		});
+
+		// 1. Studies: cached ids, else one lookup; new studies, or images that bring an accession, take the slow path.
+		const studyUids = [...new Set(fresh.map((i) => batch[i].obj.attributes.studyInstanceUid))].sort();
+		const refs = new Map<string, { id: number; accession: string | null }>();
+		const unknown: string[] = [];
+		for (const uid of studyUids) {
+			const c = this.studyIds.get(uid);
+			if (c) refs.set(uid, c);
+			else unknown.push(uid);
+		}
+		if (unknown.length > 0) {
+			const rows = await tx<{ id: number; uid: string; acc: string | null }[]>`
+				SELECT id, study_instance_uid AS uid, accession_number AS acc FROM studies WHERE study_instance_uid = ANY(${unknown}::text[])`;
+			for (const r of rows) refs.set(r.uid, { id: r.id, accession: r.acc });
+		}
+		for (const uid of studyUids) {
+			const ref = refs.get(uid);
+			const members = fresh.filter((i) => batch[i].obj.attributes.studyInstanceUid === uid);
+			const withAcc = members.find((i) => !!batch[i].obj.attributes.accessionNumber);
+			if (!ref || (withAcc !== undefined && !ref.accession)) {
+				const r = await this.resolveForImage(tx, batch[withAcc ?? members[0]].obj);
+				refs.set(uid, { id: r.id, accession: r.accessionNumber });
+			}
+		}
+
+		// 2. One round trip: lock the study rows (id order), then, under the locks, the
+		// instances and event keys stored before.
+		const ids = [...new Set([...refs.values()].map((r) => r.id))].sort((x, y) => x - y);
+		const sops = [...firstBySop.keys()];
+		const [locked, dups, keyRows] = await Promise.all([
+			tx.unsafe<(Record<string, unknown> & { id: number; uid: string | null; series_count: number; expected_series: number | null; description: string | null })[]>(
+				`SELECT st.*, o.expected_series FROM (
+					SELECT ${STUDY_ROW_SELECT}, study_instance_uid AS uid, order_id, series_count, description
+					FROM studies WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE
+				) st LEFT JOIN orders o ON o.id = st.order_id`,
+				[ids] as never[]
+			),
+			tx<{ sop: string; studyId: number }[]>`SELECT sop_instance_uid AS sop, study_id AS "studyId" FROM instances WHERE sop_instance_uid = ANY(${sops}::text[])`,
+			tx<{ key: string }[]>`SELECT key FROM event_keys WHERE key = ANY(${sops.map((u) => `sop:${u}`)}::text[])`
+		]);
+		const studyById = new Map(locked.map((r) => [r.id, r]));
+		for (const uid of studyUids) {
+			const st = studyById.get(refs.get(uid)!.id);
+			// Merged away or re-keyed since the lookup: the single path resolves again under the key locks.
+			if (!st || st.uid !== uid) throw new BatchFallback('study moved');
+		}
+		const seenKeys = new Set(keyRows.map((r) => r.key));
+		const stored = new Map(dups.map((d) => [d.sop, d.studyId]));
+		const toFile: number[] = [];
+		for (const i of fresh) {
+			const sop = batch[i].obj.attributes.sopInstanceUid;
+			if (stored.has(sop)) outs[i] = { status: 'duplicate', studyId: stored.get(sop)! };
+			else toFile.push(i);
+		}
+
+		// 3. Series: cached ids, else one multi-row upsert.
+		const seriesInput = new Map<string, { study_id: number; uid: string; modality: string | null; description: string | null; body_part: string | null; series_number: number | null }>();
+		for (const i of toFile) {
+			const a = batch[i].obj.attributes;
+			if (this.seriesIds.has(a.seriesInstanceUid) || seriesInput.has(a.seriesInstanceUid)) continue;
+			seriesInput.set(a.seriesInstanceUid, {
+				study_id: refs.get(a.studyInstanceUid)!.id,
+				uid: a.seriesInstanceUid,
+				modality: a.modality ?? null,
+				description: a.seriesDescription ?? null,
+				body_part: a.bodyPartExamined ?? null,
+				series_number: a.seriesNumber ?? null
+			});
+		}
+		const seriesId = new Map<string, number>();
+		const newSeries = new Set<string>();
+		for (const i of toFile) {
+			const u = batch[i].obj.attributes.seriesInstanceUid;
+			const c = this.seriesIds.get(u);
+			if (c !== undefined) seriesId.set(u, c);
+		}
+		if (seriesInput.size > 0) {
+			const rows = await tx.unsafe<{ id: number; uid: string; inserted: boolean }[]>(
+				`WITH input AS (
+					SELECT * FROM json_to_recordset($1::text::json) AS x(study_id bigint, uid text, modality text, description text, body_part text, series_number integer)
+				), ins AS (
+					INSERT INTO series (study_id, series_instance_uid, modality, description, body_part, series_number)
+					SELECT study_id, uid, modality, description, body_part, series_number FROM input
+					ON CONFLICT (series_instance_uid) DO NOTHING RETURNING id, series_instance_uid AS uid
+				)
+				SELECT id, uid, true AS inserted FROM ins
+				UNION ALL SELECT s.id, s.series_instance_uid, false FROM series s JOIN input i ON i.uid = s.series_instance_uid`,
+				[JSON.stringify([...seriesInput.values()])],
+				{ prepare: true }
+			);
+			for (const r of rows) {
+				if (r.inserted) newSeries.add(r.uid);
+				seriesId.set(r.uid, r.id);
+			}
+		}
+
+		// 4. Everything computable in memory: rows, counters, the lifecycle fold per study.
+		const instRows = toFile.map((i) => {
+			const { obj, at } = batch[i];
+			const a = obj.attributes;
+			return {
+				sop: a.sopInstanceUid,
+				series_id: seriesId.get(a.seriesInstanceUid)!,
+				study_id: refs.get(a.studyInstanceUid)!.id,
+				sop_class: obj.sopClassUid,
+				ts: obj.transferSyntaxUid,
+				path: obj.blobPath,
+				size: obj.size,
+				ae: obj.callingAe || null,
+				at
+			};
+		});
+		if (instRows.some((r) => r.series_id === undefined)) throw new BatchFallback('series id missing');
+		const perSeries = new Map<number, number>();
+		for (const r of instRows) perSeries.set(r.series_id, (perSeries.get(r.series_id) ?? 0) + 1);
+		const studyCounts = new Map<number, { n: number; newSeries: number; last: string; modality: string | null; description: string | null; members: number[] }>();
+		const countedSeries = new Set<string>();
+		for (const i of toFile) {
+			const { at, obj } = batch[i];
+			const a = obj.attributes;
+			const id = refs.get(a.studyInstanceUid)!.id;
+			const c = studyCounts.get(id) ?? { n: 0, newSeries: 0, last: at, modality: null, description: null, members: [] };
+			c.n++;
+			c.members.push(i);
+			if (at > c.last) c.last = at;
+			c.modality ??= a.modality ?? null;
+			c.description ??= a.studyDescription ?? null;
+			if (newSeries.has(a.seriesInstanceUid) && !countedSeries.has(a.seriesInstanceUid)) {
+				countedSeries.add(a.seriesInstanceUid);
+				c.newSeries++;
+			}
+			studyCounts.set(id, c);
+		}
+		const events: NewEvent[] = [];
+		const updates: { text: string; values: unknown[] }[] = [];
+		const completeness: { studyId: number; last: string; wait: number }[] = [];
+		const followUps: { studyId: number; f: FollowUp[] }[] = [];
+		const nowMs = Date.now();
+		for (const [studyId, c] of studyCounts) {
+			const before = studyById.get(studyId)!;
+			const current = toStudyRow(before);
+			const commands: FoldedCommand[] = c.members.map((i) => {
+				const { obj, at } = batch[i];
+				const a = obj.attributes;
+				return {
+					event: { kind: StudyEventKind.imageReceived, at },
+					actor: `${this.o.source}:${obj.callingAe || obj.remoteAddress}`,
+					idempotencyKey: `sop:${a.sopInstanceUid}`,
+					payload: { sop: a.sopInstanceUid, series: a.seriesInstanceUid, bytes: obj.size, ...(newSeries.has(a.seriesInstanceUid) ? { new_series: true } : {}) }
+				};
+			});
+			// The counters update below fills a missing modality: the events carry it like the row will.
+			const fold = foldStudyCommands(current, seenKeys, commands, { modality: current.modality ?? c.modality });
+			for (const o of fold.outcomes) {
+				if (o.status === 'refused') throw new Error(`image_received was refused: ${o.reason}`);
+				if (o.status === 'applied') events.push(o.event);
+			}
+			if (fold.update) updates.push(fold.update);
+			if (fold.followUps.length > 0) followUps.push({ studyId, f: fold.followUps });
+			if (this.o.jobs && fold.next.status === StudyStatus.arriving) {
+				const seriesCount = before.series_count + c.newSeries;
+				const expectedReached = before.expected_series != null && seriesCount >= before.expected_series;
+				const wait = expectedReached ? this.o.settleSeconds : stabilityFor(this.o.stability, current.modality ?? c.modality);
+				// A check scheduled by an earlier commit cannot have started before its start time: no need to look.
+				if ((this.completenessUntil.get(studyId) ?? 0) <= nowMs) completeness.push({ studyId, last: c.last, wait });
+			}
+			for (const i of c.members) outs[i] = { status: 'stored', studyId };
+		}
+
+		// 5. Jobs (rare: first image of a study, or its check already ran), before the event-id lock.
+		for (const { studyId, last, wait } of completeness) await scheduleCompleteness(tx, this.o.jobs!, studyId, last, wait);
+		for (const { studyId, f } of followUps) await sendFollowUps(tx, this.o.jobs, studyId, f);
+
+		// 6. One pipeline: rows, counters, the lifecycle updates, then the events (which take the id-order lock last).
+		if (instRows.length > 0) {
+			const writes = [
+				tx.unsafe(
+					`INSERT INTO instances (sop_instance_uid, series_id, study_id, sop_class_uid, transfer_syntax_uid, blob_path, size_bytes, calling_ae, received_at)
+					SELECT sop, series_id, study_id, sop_class, ts, path, size, ae, at FROM json_to_recordset($1::text::json)
+						AS x(sop text, series_id bigint, study_id bigint, sop_class text, ts text, path text, size bigint, ae text, at timestamptz)`,
+					[JSON.stringify(instRows)],
+					{ prepare: true }
+				),
+				tx.unsafe(
+					`UPDATE series s SET instance_count = s.instance_count + x.n
+					FROM json_to_recordset($1::text::json) AS x(id bigint, n integer) WHERE s.id = x.id`,
+					[JSON.stringify([...perSeries].map(([id, n]) => ({ id, n })))],
+					{ prepare: true }
+				),
+				tx.unsafe(
+					`UPDATE studies s SET instance_count = s.instance_count + x.n, series_count = s.series_count + x.new_series,
+						last_image_at = GREATEST(s.last_image_at, x.last), modality = COALESCE(s.modality, x.modality),
+						description = COALESCE(s.description, x.description)
+					FROM json_to_recordset($1::text::json) AS x(id bigint, n integer, new_series integer, last timestamptz, modality text, description text)
+					WHERE s.id = x.id`,
+					[JSON.stringify([...studyCounts].map(([id, c]) => ({ id, n: c.n, new_series: c.newSeries, last: c.last, modality: c.modality, description: c.description })))],
+					{ prepare: true }
+				),
+				...updates.map((u) => tx.unsafe(u.text, u.values as never[], { prepare: true }))
+			];
+			// execute() sends now, so the writes precede the event lock on the wire.
+			for (const w of writes) w.execute();
+			await Promise.all([...writes, events.length > 0 ? insertEvents(tx, events) : null]);
+		}
+		const until = Date.now();
+		this.afterCommit = () => {
+			for (const { studyId, wait } of completeness) this.remember(this.completenessUntil, studyId, until + (wait - 1) * 1000);
+		};
+
+		// Resends within the batch point at their first copy.
+		batch.forEach((p, i) => {
+			if (outs[i]) return;
+			const first = outs[firstBySop.get(p.obj.attributes.sopInstanceUid)!];
+			outs[i] = { status: 'duplicate', studyId: first?.studyId ?? null };
+		});
+		for (const [uid, r] of refs) this.remember(this.studyIds, uid, r);
+		for (const [uid, id] of seriesId) this.remember(this.seriesIds, uid, id);
+		return outs as StoreOutcome[];
 	}
 
 	/** First image of a study (or one that brings its accession): link to the order, normalize. */

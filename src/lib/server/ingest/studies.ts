@@ -174,13 +174,14 @@ export async function upsertOrder(tx: SqlLike, o: OrderInput): Promise<OrderRow>
 			nz(o.orderingLocation),
 			o.status,
 			o.orderedAt
-		] as never[]
+		] as never[],
+		{ prepare: true }
 	);
 	return r;
 }
 
 export async function findOrder(tx: SqlLike, accessionNumber: string): Promise<OrderRow | null> {
-	const [r] = await tx.unsafe<OrderRow[]>(`SELECT ${ORDER_COLUMNS} FROM orders WHERE accession_number = $1`, [accessionNumber]);
+	const [r] = await tx.unsafe<OrderRow[]>(`SELECT ${ORDER_COLUMNS} FROM orders WHERE accession_number = $1`, [accessionNumber], { prepare: true });
 	return r ?? null;
 }
 
@@ -308,12 +309,12 @@ export async function lockStudyKeys(tx: SqlLike, keys: StudyKeys): Promise<void>
 }
 
 export async function studyByUid(tx: SqlLike, uid: string): Promise<StudyRef | null> {
-	const [r] = await tx.unsafe<StudyRef[]>(`SELECT ${STUDY_REF} FROM studies WHERE study_instance_uid = $1`, [uid]);
+	const [r] = await tx.unsafe<StudyRef[]>(`SELECT ${STUDY_REF} FROM studies WHERE study_instance_uid = $1`, [uid], { prepare: true });
 	return r ?? null;
 }
 
 export async function studyByAccession(tx: SqlLike, accession: string): Promise<StudyRef | null> {
-	const [r] = await tx.unsafe<StudyRef[]>(`SELECT ${STUDY_REF} FROM studies WHERE accession_number = $1`, [accession]);
+	const [r] = await tx.unsafe<StudyRef[]>(`SELECT ${STUDY_REF} FROM studies WHERE accession_number = $1`, [accession], { prepare: true });
 	return r ?? null;
 }
 
@@ -331,7 +332,7 @@ export async function mergeStudies(tx: SqlLike, keep: number, drop: number): Pro
 	const k = rows.find((r) => r.id === keep);
 	const d = rows.find((r) => r.id === drop);
 	if (!k || !d) throw new IngestError('study_not_found', `cannot merge study ${drop} into ${keep}: a row is missing`);
-	for (const t of STUDY_CHILDREN) await tx.unsafe(`UPDATE ${t} SET study_id = $1 WHERE study_id = $2`, [keep, drop]);
+	for (const t of STUDY_CHILDREN) await tx.unsafe(`UPDATE ${t} SET study_id = $1 WHERE study_id = $2`, [keep, drop], { prepare: true });
 	// Free the unique keys before the survivor takes them.
 	await tx`UPDATE studies SET accession_number = NULL, study_instance_uid = NULL WHERE id = ${drop}`;
 	await tx`
@@ -441,7 +442,8 @@ async function resolveStudyRow(
 		`INSERT INTO studies (study_instance_uid, accession_number, patient_id, order_id, priority, patient_class, description, modality)
 		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		 ON CONFLICT DO NOTHING RETURNING ${STUDY_REF}`,
-		[uid, acc, c.patientId ?? null, c.orderId ?? null, c.priority ?? Priority.routine, c.patientClass ?? null, c.description ?? null, c.modality ?? null] as never[]
+		[uid, acc, c.patientId ?? null, c.orderId ?? null, c.priority ?? Priority.routine, c.patientClass ?? null, c.description ?? null, c.modality ?? null] as never[],
+		{ prepare: true }
 	);
 	if (row) return { study: row, created: true, mergedFrom: null };
 	const again = (uid && (await studyByUid(tx, uid))) || (acc && (await studyByAccession(tx, acc)));
