@@ -85,6 +85,8 @@ const STALE_HOURS = 14 * 24;
 const MIN_HISTORY_HOURS = 24;
 
 const cache = new Map<string, { expires: number; value: Promise<ForecastSnapshot> }>();
+/** The newest finished snapshot per database, for callers that must not wait (the overview). */
+const lastGood = new Map<string, ForecastSnapshot>();
 
 /** Drop cached snapshots (after an import in this process, and in tests). */
 export function clearForecastCache(): void {
@@ -116,10 +118,22 @@ export function getForecastSnapshot(db: Database, now: Date | number, opts: Fore
 	const t = Date.now();
 	if (hit && hit.expires > t) return hit.value;
 	const value = computeSnapshot(db.sql, asOf, o);
+	value.then((snap) => lastGood.set(db.url, snap)).catch(() => {});
 	cache.set(key, { expires: t + o.ttlMs, value });
 	value.catch(() => cache.delete(key));
 	for (const [k, v] of cache) if (v.expires <= t) cache.delete(k);
 	return value;
+}
+
+/**
+ * The newest finished snapshot computed within the last hour, without waiting:
+ * starts a refresh when the cached one expired, and returns null only before
+ * the first one ever finished.
+ */
+export function peekForecastSnapshot(db: Database, now: Date | number, opts: ForecastServiceOptions = {}): ForecastSnapshot | null {
+	getForecastSnapshot(db, now, opts).catch(() => {});
+	const snap = lastGood.get(db.url);
+	return snap && +now - snap.asOf < 2 * HOUR_MS ? snap : null;
 }
 
 async function computeSnapshot(sql: SqlLike, asOf: number, o: typeof DEFAULTS): Promise<ForecastSnapshot> {

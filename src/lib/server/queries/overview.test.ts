@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../../tests/helpers/db';
 import { DEFAULT_POLICY } from '../../domain/routing/policy';
-import { loadOverview } from './overview';
+import { loadOverview, withForecast, type HourPoint } from './overview';
 import { applyStudyCommand } from '../events/transition';
 
 let t: TestDatabase;
@@ -49,9 +49,27 @@ describe('overview', () => {
 		expect(o.criticals).toHaveLength(1);
 		expect(o.criticals[0]).toMatchObject({ finding: 'intracranial hemorrhage', ageMin: 25 });
 		expect(o.throughput).toHaveLength(24);
-		expect(o.throughput.reduce((s, p) => s + p.arrivals, 0)).toBe(4);
-		expect(o.throughput.reduce((s, p) => s + p.reported, 0)).toBe(1);
+		expect(o.throughput.reduce((s, p) => s + (p.arrivals ?? 0), 0)).toBe(4);
+		expect(o.throughput.reduce((s, p) => s + (p.reported ?? 0), 0)).toBe(1);
 		expect(o.readers.map((r) => r.name)).toEqual(['Dr Neuro']);
 		expect(o.readers[0].assigned).toBe(1);
+	});
+});
+
+describe('throughput vs forecast', () => {
+	const H = 3600_000;
+	const t0 = Date.parse('2026-03-02T12:00:00Z');
+	const past: HourPoint[] = [0, 1, 2].map((i) => ({ hour: new Date(t0 + i * H).toISOString(), arrivals: 5 + i, reported: 4 }));
+
+	it('puts the expected arrivals beside the current hour and adds hours ahead without actuals', () => {
+		const forecast = [2, 3, 4, 5].map((i) => ({ t: t0 + i * H, mean: 10 + i + 0.04 }));
+		const out = withForecast(past, forecast, 2);
+		expect(out.map((p) => p.expected)).toEqual([null, null, 12, 13, 14]);
+		expect(out.slice(3).map((p) => [p.arrivals, p.reported])).toEqual([[null, null], [null, null]]);
+		expect(out[2].arrivals).toBe(7);
+	});
+
+	it('without a forecast the points are unchanged', () => {
+		expect(withForecast(past, null)).toBe(past);
 	});
 });

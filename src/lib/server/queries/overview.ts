@@ -36,8 +36,29 @@ export interface CriticalRow {
 
 export interface HourPoint {
 	hour: string;
-	arrivals: number;
-	reported: number;
+	/** Null for hours still to come. */
+	arrivals: number | null;
+	reported: number | null;
+	/** Forecast arrivals (mean), where a forecast covers the hour. */
+	expected?: number | null;
+}
+
+/**
+ * Add the forecast to the throughput chart: the expected arrivals for the
+ * current hour beside what arrived so far, and `aheadHours` more hours ahead.
+ * `forecast` is the all-series sum, first point at the current hour.
+ */
+export function withForecast(points: HourPoint[], forecast: { t: number; mean: number }[] | null, aheadHours = 6): HourPoint[] {
+	if (!forecast || forecast.length === 0) return points;
+	const byHour = new Map(forecast.map((f) => [f.t, f.mean]));
+	const round = (v: number | undefined) => (v === undefined ? null : Math.round(v * 10) / 10);
+	const current = points.map((p) => ({ ...p, expected: round(byHour.get(Date.parse(p.hour))) }));
+	const last = Date.parse(points[points.length - 1].hour);
+	const ahead = Array.from({ length: aheadHours }, (_, i) => {
+		const t = last + (i + 1) * 3600_000;
+		return { hour: new Date(t).toISOString(), arrivals: null, reported: null, expected: round(byHour.get(t)) };
+	});
+	return [...current, ...ahead];
 }
 
 export interface ReaderOnShift {
