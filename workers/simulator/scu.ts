@@ -9,9 +9,8 @@
  */
 import net from 'node:net';
 import { EXPLICIT_VR_LITTLE_ENDIAN, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION } from './dicom';
+import { associateRequest, commandStatus, pDataPdu, pdu, PduType, storeCommand } from '../dicom/pdu';
 
-const APPLICATION_CONTEXT = '1.2.840.10008.3.1.1.1';
-const PDU = { associateRq: 1, associateAc: 2, associateRj: 3, pData: 4, releaseRq: 5, releaseRp: 6, abort: 7 } as const;
 
 export class DicomSendError extends Error {
 	readonly code: 'dicom_connect' | 'dicom_rejected' | 'dicom_aborted' | 'dicom_timeout' | 'dicom_no_context' | 'dicom_protocol';
@@ -49,93 +48,12 @@ export function isStoreSuccess(status: number): boolean {
 	return status === 0 || status === 0xb000 || status === 0xb006 || status === 0xb007;
 }
 
-function item(type: number, body: Buffer): Buffer {
-	const h = Buffer.alloc(4);
-	h[0] = type;
-	h.writeUInt16BE(body.length, 2);
-	return Buffer.concat([h, body]);
-}
-
-function pdu(type: number, body: Buffer): Buffer {
-	const h = Buffer.alloc(6);
-	h[0] = type;
-	h.writeUInt32BE(body.length, 2);
-	return Buffer.concat([h, body]);
-}
-
-function aeField(title: string): Buffer {
-	return Buffer.from(title.padEnd(16, ' ').slice(0, 16), 'ascii');
-}
-
-/** A-ASSOCIATE-RQ proposing one presentation context per SOP class. @see PS3.8 9.3.2 */
-export function associateRequest(calling: string, called: string, sopClasses: readonly string[], maxPdu: number): Buffer {
-	const fixed = Buffer.alloc(68);
-	fixed.writeUInt16BE(1, 0);
-	aeField(called).copy(fixed, 4);
-	aeField(calling).copy(fixed, 20);
-	const contexts = sopClasses.map((uid, i) =>
-		item(0x20, Buffer.concat([Buffer.from([2 * i + 1, 0, 0, 0]), item(0x30, Buffer.from(uid, 'ascii')), item(0x40, Buffer.from(EXPLICIT_VR_LITTLE_ENDIAN, 'ascii'))]))
-	);
-	const maxLen = Buffer.alloc(4);
-	maxLen.writeUInt32BE(maxPdu);
-	const user = item(0x50, Buffer.concat([item(0x51, maxLen), item(0x52, Buffer.from(IMPLEMENTATION_CLASS_UID, 'ascii')), item(0x55, Buffer.from(IMPLEMENTATION_VERSION, 'ascii'))]));
-	return pdu(PDU.associateRq, Buffer.concat([fixed, item(0x10, Buffer.from(APPLICATION_CONTEXT, 'ascii')), ...contexts, user]));
-}
-
-function element(group: number, el: number, value: Buffer): Buffer {
-	const h = Buffer.alloc(8);
-	h.writeUInt16LE(group, 0);
-	h.writeUInt16LE(el, 2);
-	h.writeUInt32LE(value.length, 4);
-	return Buffer.concat([h, value]);
-}
-const us = (n: number) => {
-	const b = Buffer.alloc(2);
-	b.writeUInt16LE(n);
-	return b;
-};
-const uid = (s: string) => Buffer.from(s.length % 2 ? `${s}\0` : s, 'ascii');
-
-/** C-STORE-RQ command set, Implicit VR Little Endian as PS3.7 requires. */
-export function storeCommand(sopClassUid: string, sopInstanceUid: string, messageId: number): Buffer {
-	const body = Buffer.concat([
-		element(0, 0x0002, uid(sopClassUid)),
-		element(0, 0x0100, us(0x0001)),
-		element(0, 0x0110, us(messageId)),
-		element(0, 0x0700, us(0)),
-		element(0, 0x0800, us(0x0000)),
-		element(0, 0x1000, uid(sopInstanceUid))
-	]);
-	const len = Buffer.alloc(4);
-	len.writeUInt32LE(body.length);
-	return Buffer.concat([element(0, 0x0000, len), body]);
-}
-
-/** Read (0000,0900) Status from an implicit-VR command set. */
-export function commandStatus(command: Buffer): number | null {
-	let o = 0;
-	while (o + 8 <= command.length) {
-		const group = command.readUInt16LE(o);
-		const el = command.readUInt16LE(o + 2);
-		const len = command.readUInt32LE(o + 4);
-		if (group === 0 && el === 0x0900 && len === 2) return command.readUInt16LE(o + 8);
-		o += 8 + len;
-	}
-	return null;
-}
-
 /** P-DATA-TF PDUs carrying `value` in fragments no longer than the peer accepts. */
 function pDataPdus(contextId: number, value: Buffer, command: boolean, maxPdu: number): Buffer[] {
 	const maxFragment = maxPdu > 0 ? Math.max(1, maxPdu - 6) : value.length;
 	const out: Buffer[] = [];
 	for (let o = 0; o < value.length || (o === 0 && value.length === 0); o += maxFragment) {
-		const chunk = value.subarray(o, o + maxFragment);
-		const last = o + maxFragment >= value.length;
-		const head = Buffer.alloc(6);
-		head.writeUInt32BE(chunk.length + 2, 0);
-		head[4] = contextId;
-		head[5] = (command ? 1 : 0) | (last ? 2 : 0);
-		out.push(pdu(PDU.pData, Buffer.concat([head, chunk])));
+		out.push(pDataPdu(contextId, value.subarray(o, o + maxFragment), command, o + maxFragment >= value.length));
 		if (value.length === 0) break;
 	}
 	return out;
@@ -263,12 +181,14 @@ export async function storeInstances(options: StoreScuOptions, callingAe: string
 	});
 	const assoc = new Association(socket, timeoutMs);
 	try {
-		assoc.write(associateRequest(callingAe, options.calledAe, sopClasses, options.maxPduLength ?? 65_536));
+		const contexts = sopClasses.map((abstractSyntax) => ({ abstractSyntax, transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN] }));
+		const implementation = { classUid: IMPLEMENTATION_CLASS_UID, version: IMPLEMENTATION_VERSION };
+		assoc.write(associateRequest(callingAe, options.calledAe, contexts, options.maxPduLength ?? 65_536, implementation));
 		const reply = await assoc.next();
-		if (reply.type === PDU.associateRj) {
+		if (reply.type === PduType.associateRj) {
 			throw new DicomSendError('dicom_rejected', `association rejected (result ${reply.body[1]}, source ${reply.body[2]}, reason ${reply.body[3]})`);
 		}
-		if (reply.type !== PDU.associateAc) throw new DicomSendError('dicom_protocol', `expected A-ASSOCIATE-AC, got PDU type ${reply.type}`);
+		if (reply.type !== PduType.associateAc) throw new DicomSendError('dicom_protocol', `expected A-ASSOCIATE-AC, got PDU type ${reply.type}`);
 		assoc.accept(reply.body, sopClasses);
 		const results: StoreResult[] = [];
 		let messageId = 0;
@@ -284,9 +204,9 @@ export async function storeInstances(options: StoreScuOptions, callingAe: string
 			for (const p of pDataPdus(ctx, it.dataset, false, assoc.peerMaxPdu)) assoc.write(p);
 			results.push({ sopInstanceUid: it.sopInstanceUid, status: await readResponseStatus(assoc) });
 		}
-		assoc.write(pdu(PDU.releaseRq, Buffer.alloc(4)));
+		assoc.write(pdu(PduType.releaseRq, Buffer.alloc(4)));
 		const rp = await assoc.next().catch(() => null);
-		if (rp && rp.type !== PDU.releaseRp && rp.type !== PDU.abort) throw new DicomSendError('dicom_protocol', `expected A-RELEASE-RP, got PDU type ${rp.type}`);
+		if (rp && rp.type !== PduType.releaseRp && rp.type !== PduType.abort) throw new DicomSendError('dicom_protocol', `expected A-RELEASE-RP, got PDU type ${rp.type}`);
 		return results;
 	} finally {
 		assoc.destroy();
@@ -297,8 +217,8 @@ async function readResponseStatus(assoc: Association): Promise<number> {
 	let command = Buffer.alloc(0);
 	for (;;) {
 		const p = await assoc.next();
-		if (p.type === PDU.abort) throw new DicomSendError('dicom_aborted', 'association aborted by peer');
-		if (p.type !== PDU.pData) throw new DicomSendError('dicom_protocol', `unexpected PDU type ${p.type} while waiting for C-STORE-RSP`);
+		if (p.type === PduType.abort) throw new DicomSendError('dicom_aborted', 'association aborted by peer');
+		if (p.type !== PduType.pData) throw new DicomSendError('dicom_protocol', `unexpected PDU type ${p.type} while waiting for C-STORE-RSP`);
 		let o = 0;
 		while (o + 6 <= p.body.length) {
 			const len = p.body.readUInt32BE(o);
