@@ -17,13 +17,12 @@ import {
 	type Priority,
 	type Subspecialty
 } from '../../domain/study/model';
-import { assertValidPolicy, computeDeadline, DEFAULT_POLICY, type RoutingPolicy } from '../../domain/routing/policy';
+import { assertValidPolicy, DEFAULT_POLICY } from '../../domain/routing/policy';
 import { replay, ReplayMode, summarizeActual, type ReplayResult, type ReplayStudy } from '../../domain/routing/replay';
 import {
 	CriticalFlag,
 	READER_STATUSES,
 	ReaderStatus,
-	type QueueItem,
 	type Radiologist,
 	type Shift
 } from '../../domain/routing/types';
@@ -177,40 +176,6 @@ export async function loadReplayStudies(sql: SqlLike, from: number, to: number):
 			actualStartedAt: time(r.opened_at) ?? reportedAt,
 			actualReportedAt: reportedAt
 		} satisfies ReplayStudy;
-	});
-}
-
-/** Unreported, readable studies (complete through opened) as the router sees them at `now`. */
-export async function loadOpenQueue(sql: SqlLike, now: number, policy: RoutingPolicy): Promise<QueueItem[]> {
-	const rows = await sql`
-		SELECT s.id, s.accession_number, s.site_id, s.modality, s.subspecialty, s.rvu, s.expected_read_minutes,
-			s.priority, coalesce(s.patient_class, o.patient_class, p.patient_class) AS patient_class,
-			s.critical_flag, coalesce(s.complete_at, s.last_image_at, s.updated_at) AS arrived_at, s.sla_deadline,
-			s.status, s.assigned_to, s.opened_at, s.held, s.patient_id
-		FROM studies s
-		LEFT JOIN orders o ON o.id = s.order_id
-		LEFT JOIN patients p ON p.id = s.patient_id
-		WHERE s.status IN ('complete', 'triaged', 'assigned', 'opened')
-		ORDER BY s.id`;
-	return rows.map((r) => {
-		const base = {
-			studyId: String(r.id),
-			accession: r.accession_number ?? `#${r.id}`,
-			site: r.site_id ?? 'unknown',
-			modality: r.modality ?? 'OT',
-			subspecialty: asSubspecialty(r.subspecialty),
-			rvu: num(r.rvu, 1),
-			expectedReadMinutes: Math.max(0.5, num(r.expected_read_minutes, 10)),
-			priority: asPriority(r.priority),
-			patientClass: asPatientClass(r.patient_class),
-			critical: asCritical(r.critical_flag),
-			arrivedAt: time(r.arrived_at) ?? now,
-			patientId: r.patient_id === null ? `study:${r.id}` : String(r.patient_id),
-			assignedTo: r.assigned_to === null ? null : String(r.assigned_to),
-			openedAt: r.status === 'opened' ? (time(r.opened_at) ?? now) : null,
-			held: r.held === true
-		};
-		return { ...base, deadline: time(r.sla_deadline) ?? computeDeadline(base, policy) } satisfies QueueItem;
 	});
 }
 

@@ -9,9 +9,8 @@ import type { Priority, PatientClass } from '../../domain/study/model';
 import type { CriticalFlag, QueueItem } from '../../domain/routing/types';
 import type { SqlLike } from '../db/client';
 import { currentPolicy } from './policy-store';
-import { loadOpenQueue, loadRoster } from './replay-data';
+import { loadRoutingState } from './queries';
 
-const HOUR = 3_600_000;
 
 /** Levels the view lists; `ok` studies only count toward totals. */
 export const LISTED_LEVELS: readonly RiskLevel[] = [RiskLevel.breached, RiskLevel.atRisk, RiskLevel.watch];
@@ -130,11 +129,9 @@ export function buildSlaView(
 /** Load the open queue and the roster around `now` and estimate SLA risk under the policy in force. */
 export async function loadSlaView(sql: SqlLike, now: number, options: { limit?: number } = {}): Promise<SlaView> {
 	const stored = await currentPolicy(sql);
-	// Shifts from a day back (a reader still on a long shift) to two days ahead ("next starts in …").
-	const [items, readers] = await Promise.all([
-		loadOpenQueue(sql, now, stored.policy),
-		loadRoster(sql, now - 24 * HOUR, now + 48 * HOUR)
-	]);
+	// The same roster and queue the router works from, so the page and the router agree.
+	const { readers, state } = await loadRoutingState(sql, now, stored.policy);
+	const items = state.items;
 	const risks = estimateSlaRisk({ readers, items }, now, stored.policy);
 	const names = new Map(readers.map((r) => [r.id, r.name]));
 	return buildSlaView(items, risks, names, now, stored.version, options.limit);
