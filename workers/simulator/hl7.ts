@@ -8,6 +8,7 @@
 import { Priority } from '../../src/lib/domain/study/model';
 import type { SimExam, SimRadiologist } from './network';
 import type { StudyPlan } from './plan';
+import { escapeHl7 } from '../hl7/message';
 
 /** What a report needs to know about its study (a plan, or a row read back from the database). */
 export type ReportSubject = Pick<StudyPlan, 'site' | 'accession' | 'placerOrder' | 'mrn' | 'visitNumber' | 'orderedAt' | 'completeAt' | 'critical'> & {
@@ -31,25 +32,8 @@ export const Hl7Kind = {
 } as const;
 export type Hl7Kind = (typeof Hl7Kind)[keyof typeof Hl7Kind];
 
-/** Escape a value for an HL7 field (\F\ \S\ \T\ \R\ \E\). @see HL7 v2.5 §2.7 */
-export function escapeHl7(value: string): string {
-	return value.replace(/[\\|^&~\r\n]/g, (c) => {
-		switch (c) {
-			case '\\':
-				return '\\E\\';
-			case '|':
-				return '\\F\\';
-			case '^':
-				return '\\S\\';
-			case '&':
-				return '\\T\\';
-			case '~':
-				return '\\R\\';
-			default:
-				return '\\.br\\';
-		}
-	});
-}
+// Values are escaped with the listener's own escaper, so both sides agree. @see HL7 v2.5 §2.7
+export { escapeHl7 };
 
 /** HL7 DTM in the site's local time with its offset, e.g. `20250312142233-0500`. */
 export function hl7Time(ms: number, offsetMinutes: number): string {

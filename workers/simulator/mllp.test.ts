@@ -1,40 +1,6 @@
 import { describe, it, expect, afterEach } from 'vitest';
-import net from 'node:net';
 import { frame, MllpClient, MllpError, MllpReader, parseAck } from './mllp';
-
-type Reply = 'AA' | 'AE' | 'AR' | 'silent';
-
-/** A tiny MLLP acknowledger: answers each message with the next scripted code (then AA). */
-async function ackServer(script: Reply[]): Promise<{ port: number; received: string[]; close(): Promise<void> }> {
-	const received: string[] = [];
-	const sockets = new Set<net.Socket>();
-	const server = net.createServer((s) => {
-		s.setNoDelay(true);
-		sockets.add(s);
-		s.on('close', () => sockets.delete(s));
-		const reader = new MllpReader();
-		s.on('data', (chunk) => {
-			for (const msg of reader.push(chunk)) {
-				received.push(msg);
-				const code = script.shift() ?? 'AA';
-				if (code === 'silent') continue;
-				const id = msg.split('\r')[0].split('|')[9];
-				s.write(frame(`MSH|^~\\&|RADFLOW|RADFLOW|SIM|SIM|20250101000000||ACK^O01^ACK|A${received.length}|P|2.5\rMSA|${code}|${id}|test`));
-			}
-		});
-	});
-	await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-	const port = (server.address() as net.AddressInfo).port;
-	return {
-		port,
-		received,
-		close: () =>
-			new Promise<void>((r) => {
-				for (const s of sockets) s.destroy();
-				server.close(() => r());
-			})
-	};
-}
+import { ackServer } from './testing';
 
 const message = (id: string) => `MSH|^~\\&|SIM_RIS|NORTH|RADFLOW|RADFLOW|20250101000000||ORM^O01^ORM_O01|${id}|P|2.5\rPID|1||1^^^N^MR`;
 

@@ -5,10 +5,7 @@
  * @see HL7 v2.5 Appendix C (MLLP: <VT> payload <FS><CR>), Ch. 2.9 (original acknowledgment mode: MSA-1 AA/AE/AR)
  */
 import net from 'node:net';
-
-const VT = 0x0b;
-const FS = 0x1c;
-const CR = 0x0d;
+import { encodeMllp, MllpDecoder } from '../hl7/framing';
 
 export class MllpError extends Error {
 	readonly code: 'mllp_timeout' | 'mllp_closed' | 'mllp_nack' | 'mllp_connect' | 'mllp_stopped';
@@ -65,36 +62,16 @@ export function parseAck(ack: string): { code: string; controlId: string; text: 
 
 /** Frame a payload for MLLP. */
 export function frame(message: string): Buffer {
-	const body = Buffer.from(message, 'utf8');
-	const out = Buffer.allocUnsafe(body.length + 3);
-	out[0] = VT;
-	body.copy(out, 1);
-	out[body.length + 1] = FS;
-	out[body.length + 2] = CR;
-	return out;
+	return encodeMllp(Buffer.from(message, 'utf8'));
 }
 
-/** Incremental de-framer: bytes in, complete payloads out; junk between frames is skipped. */
+/** Incremental de-framer over the listener's decoder: bytes in, complete payloads out; junk is skipped. */
 export class MllpReader {
-	private buf: Buffer = Buffer.alloc(0);
+	private readonly decoder = new MllpDecoder();
 	push(chunk: Buffer): string[] {
-		this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
 		const out: string[] = [];
-		for (;;) {
-			const start = this.buf.indexOf(VT);
-			if (start < 0) {
-				this.buf = Buffer.alloc(0);
-				return out;
-			}
-			let end = this.buf.indexOf(FS, start + 1);
-			while (end >= 0 && end + 1 < this.buf.length && this.buf[end + 1] !== CR) end = this.buf.indexOf(FS, end + 1);
-			if (end < 0 || end + 1 >= this.buf.length) {
-				this.buf = this.buf.subarray(start);
-				return out;
-			}
-			out.push(this.buf.subarray(start + 1, end).toString('utf8'));
-			this.buf = this.buf.subarray(end + 2);
-		}
+		for (const e of this.decoder.push(chunk)) if (e.type === 'frame') out.push(e.payload.toString('utf8'));
+		return out;
 	}
 }
 

@@ -1,7 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createTestDatabase, type TestDatabase } from '../../tests/helpers/db';
@@ -12,45 +11,14 @@ import { buildNetwork } from './network';
 import { backfill } from './backfill';
 import { seedRoster } from './roster';
 import { SimClock, SimulatedReaders } from './readers';
-import { frame, MllpClient, MllpReader } from './mllp';
+import { MllpClient } from './mllp';
+import { ackServer } from './testing';
+import { freePort } from '../../src/lib/server/db/embedded';
 import { parseSimulatorArgs, startSimulator } from './run';
 import { SimulatorConfigError } from './network';
 
 const HOUR = 3_600_000;
 
-async function ackServer(): Promise<{ port: number; received: string[]; close(): Promise<void> }> {
-	const received: string[] = [];
-	const sockets = new Set<net.Socket>();
-	const server = net.createServer((s) => {
-		s.setNoDelay(true);
-		sockets.add(s);
-		s.on('close', () => sockets.delete(s));
-		const reader = new MllpReader();
-		s.on('data', (chunk) => {
-			for (const msg of reader.push(chunk)) {
-				received.push(msg);
-				const id = msg.split('\r')[0].split('|')[9];
-				s.write(frame(`MSH|^~\\&|RADFLOW|RADFLOW|SIM|SIM|20250101000000||ACK|A${received.length}|P|2.5\rMSA|AA|${id}`));
-			}
-		});
-	});
-	await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-	return {
-		port: (server.address() as net.AddressInfo).port,
-		received,
-		close: () => new Promise<void>((r) => (sockets.forEach((s) => s.destroy()), server.close(() => r())))
-	};
-}
-
-async function freePort(): Promise<number> {
-	return new Promise((resolve) => {
-		const s = net.createServer();
-		s.listen(0, '127.0.0.1', () => {
-			const p = (s.address() as net.AddressInfo).port;
-			s.close(() => resolve(p));
-		});
-	});
-}
 
 const field = (msg: string, seg: string, n: number) => msg.split('\r').find((l) => l.startsWith(seg + '|'))?.split('|')[seg === 'MSH' ? n - 1 : n] ?? '';
 
