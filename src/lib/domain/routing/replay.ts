@@ -16,12 +16,12 @@
  * the policy's SLA targets), so they can be compared. Same inputs, same output:
  * ties break on input order, never on chance.
  */
-import { PATIENT_CLASSES, PRIORITIES, type Modality, type PatientClass, type Priority, type Subspecialty } from '../study/model';
+import { PATIENT_CLASSES, PRIORITIES, type PatientClass, type Priority, type Subspecialty } from '../study/model';
 import { assertValidPolicy, computeDeadline, queueCapRvu, type RoutingPolicy } from './policy';
 import { indexBySubspecialty, paceOf, SubspecialtyFit } from './roster';
 import { Heap } from './heap';
 import { criticalTerm, itemScore, readerFit, waitCapBoost } from './scoring';
-import { ANY_SITE, CriticalFlag, type Radiologist } from './types';
+import { ANY_SITE, CriticalFlag, type Radiologist, type StudyWork } from './types';
 
 const MINUTE = 60_000;
 
@@ -32,20 +32,8 @@ export const ReplayMode = {
 export type ReplayMode = (typeof ReplayMode)[keyof typeof ReplayMode];
 
 /** One study in a replay window, with what actually happened when known. */
-export interface ReplayStudy {
-	studyId: string;
+export interface ReplayStudy extends StudyWork {
 	accession?: string;
-	site: string;
-	modality: Modality;
-	subspecialty: Subspecialty;
-	rvu: number;
-	expectedReadMinutes: number;
-	priority: Priority;
-	patientClass: PatientClass;
-	critical: CriticalFlag;
-	/** Complete (readable) time, epoch ms. */
-	arrivedAt: number;
-	patientId: string;
 	/** Deadline, epoch ms; computed from the policy when absent. */
 	deadline?: number;
 	actualStartedAt?: number | null;

@@ -51,10 +51,9 @@ export const CriticalFlag = {
 } as const;
 export type CriticalFlag = (typeof CriticalFlag)[keyof typeof CriticalFlag];
 
-/** A study waiting to be read (or being read), as the router sees it. */
-export interface QueueItem {
+/** The reading work a study represents: what routing and replay both score. */
+export interface StudyWork {
 	studyId: string;
-	accession: string;
 	site: string;
 	modality: Modality;
 	subspecialty: Subspecialty;
@@ -65,9 +64,14 @@ export interface QueueItem {
 	critical: CriticalFlag;
 	/** When the study became complete and readable, epoch ms. */
 	arrivedAt: number;
+	patientId: string;
+}
+
+/** A study waiting to be read (or being read), as the router sees it. */
+export interface QueueItem extends StudyWork {
+	accession: string;
 	/** SLA deadline for the report, epoch ms (see `computeDeadline`). */
 	deadline: number;
-	patientId: string;
 	/** Reader whose worklist holds it, if any. */
 	assignedTo?: string | null;
 	/** When that reader opened it; opened studies are never moved. */
