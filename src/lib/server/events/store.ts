@@ -1,12 +1,17 @@
 /**
  * The event store: the one write path for `study_events`.
  *
- * Every batch takes a transaction-scoped advisory lock before it draws event
- * ids (and holds it to commit), so ids become visible in commit order. That is what lets a reconnecting
- * client catch up with "id > last seen" and never miss an event that committed
- * late with a lower id.
+ * Ids come from a sequence, so a transaction could draw id 10 and commit after
+ * another one's id 11; a reader that already moved past 11 would skip 10
+ * forever. The id-order advisory lock prevents that without serializing the
+ * writers: every writer holds it SHARED from drawing ids to commit (writers run
+ * in parallel), and readers that advance an id cursor ({@link eventsAfter},
+ * {@link lastEventId}) take it EXCLUSIVE for their read, which waits until every
+ * in-flight writer has committed or rolled back. So whatever id a reader sees,
+ * no lower id can become visible later.
  */
-import type { SqlLike } from '../db/client';
+import type { Sql, SqlLike } from '../db/client';
+import { pipelinedTransaction } from '../db/pipelined';
 
 export const EVENTS_CHANNEL = 'radflow_events';
 const ID_ORDER_LOCK = 4_242_002;
@@ -99,16 +104,11 @@ export async function insertEvents(
 			key
 		});
 	}
-	// The lock and the insert (with its NOTIFY) are pipelined: one round trip,
-	// and the lock is taken as late as possible, right before ids are drawn.
-	// Why a lock at all: ids come from a sequence, so without it a transaction
-	// could draw id 10, commit after another one's id 11, and a reader that
-	// already saw 11 would skip 10 forever. Holding one lock from nextval to
-	// commit makes "ids visible in commit order" hold. Measured (bench events,
-	// bench hl7 --db): with group commit the lock costs one commit per BATCH,
-	// not per event; the alternative (a commit-ordered xid8 column and readers
-	// bounded by pg_snapshot_xmin) needs a migration and reader changes.
-	const lock = tx`SELECT pg_advisory_xact_lock(${ID_ORDER_LOCK})`;
+	// The shared id-order lock (see the file comment) and the insert with its
+	// NOTIFY are pipelined: one round trip, the lock taken right before ids are
+	// drawn. Measured by `radflow bench events`: an exclusive lock here made
+	// every batch wait for the previous one's commit.
+	const lock = tx`SELECT pg_advisory_xact_lock_shared(${ID_ORDER_LOCK})`;
 	// Ids are drawn in input order (the function scan keeps array order), so the
 	// returned ids line up with the input rows that were not duplicates.
 	const insert = tx.unsafe<{ id: number; key: string | null }[]>(
@@ -160,13 +160,30 @@ export async function insertEvents(
 	return { inserted, duplicateKeys: [...batchDuplicates, ...storedBefore], storedBefore };
 }
 
-/** Events after `afterId`, oldest first, for catch-up and live fan-out. */
-export async function eventsAfter(sql: SqlLike, afterId: number, limit = 500): Promise<StoredEvent[]> {
-	return sql.unsafe<StoredEvent[]>(
-		`SELECT ${EVENT_COLUMNS} FROM study_events WHERE id > $1 ORDER BY id LIMIT $2`,
-		[afterId, limit],
-		{ prepare: true }
+/**
+ * Events after `afterId`, oldest first, for catch-up and live fan-out. Reads
+ * under the exclusive id-order lock: the result never has a gap that a
+ * transaction still in flight could fill later.
+ */
+export async function eventsAfter(sql: Sql, afterId: number, limit = 500): Promise<StoredEvent[]> {
+	return underIdOrderLock(sql, (tx) =>
+		tx.unsafe<StoredEvent[]>(`SELECT ${EVENT_COLUMNS} FROM study_events WHERE id > $1 ORDER BY id LIMIT $2`, [afterId, limit], { prepare: true })
 	);
+}
+
+/** The highest committed event id (0 for none), safe as a starting cursor for {@link eventsAfter}. */
+export async function lastEventId(sql: Sql): Promise<number> {
+	const [r] = await underIdOrderLock(sql, (tx) => tx<{ m: number }[]>`SELECT coalesce(max(id), 0)::int8 AS m FROM study_events`);
+	return Number(r.m);
+}
+
+/** A short read-only transaction holding the id-order lock exclusively (pipelined with the read). */
+function underIdOrderLock<T>(sql: Sql, read: (tx: SqlLike) => Promise<T>): Promise<T> {
+	return pipelinedTransaction(sql, async (tx) => {
+		const lock = tx`SELECT pg_advisory_xact_lock(${ID_ORDER_LOCK})`.execute();
+		const [, out] = await Promise.all([lock, read(tx)]);
+		return out;
+	});
 }
 
 /** The newest events, newest last. */

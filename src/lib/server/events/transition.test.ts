@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../../tests/helpers/db';
 import { applyStudyCommand, getStudyRow } from './transition';
-import { eventsAfter } from './store';
+import { eventsAfter, insertEvents, lastEventId } from './store';
 import { EventWriter } from './writer';
 
 let t: TestDatabase;
@@ -105,5 +105,32 @@ describe('EventWriter (group commit)', () => {
 		// Each caller got its own event back.
 		const firstFive = results.slice(0, 5).map((r) => r?.payload.i);
 		expect(firstFive).toEqual([0, 1, 2, 3, 4]);
+	});
+});
+
+describe('id-order guarantee for readers', () => {
+	it('a reader never sees a later id while a lower one is still uncommitted, and writers do not wait for each other', async () => {
+		const cursor = await lastEventId(t.db.sql);
+		const slow = await t.db.sql.reserve();
+		try {
+			await slow`BEGIN`;
+			// The slow writer draws the lower id and keeps its transaction open...
+			const { inserted: [low] } = await insertEvents(slow, [{ time: '2026-03-02T12:00:00Z', studyId: null, kind: 'gap_probe', actor: 'test' }]);
+			// ...while a second writer draws a higher id and commits without waiting for it.
+			const { inserted: [high] } = await t.db.sql.begin((tx) =>
+				insertEvents(tx, [{ time: '2026-03-02T12:00:01Z', studyId: null, kind: 'gap_probe', actor: 'test' }])
+			);
+			expect(high.id).toBeGreaterThan(low.id);
+			let seen: number[] | null = null;
+			const read = eventsAfter(t.db.sql, cursor, 100).then((events) => (seen = events.map((e) => e.id)));
+			await new Promise((r) => setTimeout(r, 300));
+			expect(seen).toBeNull(); // still waiting: returning `high` now would let the cursor skip `low`
+			await slow`COMMIT`;
+			await read;
+			expect(seen).toEqual([low.id, high.id]);
+			expect(await lastEventId(t.db.sql)).toBe(high.id);
+		} finally {
+			slow.release();
+		}
 	});
 });

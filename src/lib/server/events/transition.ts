@@ -87,6 +87,9 @@ const PATCH_COLUMNS: Record<keyof StudyPatch, string> = {
 	reportedBy: 'reported_by'
 };
 
+/** Patch fields that are also {@link StudyRow} fields: a fold's new row carries them. */
+const ROW_PATCH_KEYS = ['siteId', 'subspecialty', 'modality', 'patientClass', 'accessionNumber', 'assignedTo', 'criticalFlag', 'held'] as const satisfies readonly (keyof StudyPatch & keyof StudyRow)[];
+
 const ROW_SELECT = `id, version, status, priority, site_id AS "siteId", subspecialty, modality,
 	patient_class AS "patientClass", accession_number AS "accessionNumber", assigned_to AS "assignedTo",
 	critical_flag AS "criticalFlag", held,
@@ -122,85 +125,32 @@ function turnaroundMinutes(s: StudyState): number | null {
 	return Math.round(((Date.parse(s.reportedAt) - Date.parse(start)) / 60000) * 10) / 10;
 }
 
-/** Apply a command inside the caller's transaction. */
+/**
+ * Apply a command inside the caller's transaction.
+ *
+ * Two round trips: the row lock and the idempotency check are pipelined (the key
+ * is read after the lock is granted, so two retries of one command serialize on
+ * the row), then the row update and the event append are pipelined. The new
+ * state is computed by the same fold the batch paths use.
+ */
 export async function applyStudyCommandTx(tx: SqlLike, jobs: JobQueue | null, cmd: StudyCommand): Promise<CommandOutcome> {
-	const [current] = await tx.unsafe(`SELECT ${ROW_SELECT} FROM studies WHERE id = $1 FOR UPDATE`, [cmd.studyId], { prepare: true });
+	const rowQuery = tx.unsafe(`SELECT ${ROW_SELECT} FROM studies WHERE id = $1 FOR UPDATE`, [cmd.studyId], { prepare: true });
+	const keyQuery = cmd.idempotencyKey ? tx`SELECT 1 FROM event_keys WHERE key = ${cmd.idempotencyKey}` : null;
+	const [[current], seen] = await Promise.all([rowQuery, keyQuery ?? Promise.resolve([])]);
 	if (!current) return { status: 'not_found' };
-	// Checked under the row lock: two retries of one command on one study serialize here.
-	if (cmd.idempotencyKey) {
-		const [seen] = await tx`SELECT 1 FROM event_keys WHERE key = ${cmd.idempotencyKey}`;
-		if (seen) return { status: 'duplicate' };
-	}
+	if (seen.length > 0) return { status: 'duplicate' };
 	const row = toRow(current);
 	if (cmd.expectedVersion !== undefined && cmd.expectedVersion !== row.version) {
 		return { status: 'conflict', currentVersion: row.version };
 	}
-	const result = applyStudyEvent(row, cmd.event);
-	if (!result.ok) return { status: 'refused', reason: result.reason };
-	const next = result.state;
-
-	const sets: string[] = [];
-	const values: unknown[] = [cmd.studyId];
-	const set = (col: string, v: unknown) => {
-		values.push(v);
-		sets.push(`${col} = $${values.length}`);
-	};
-	set('status', next.status);
-	set('priority', next.priority);
-	set('ordered_at', next.orderedAt);
-	set('first_image_at', next.firstImageAt);
-	set('complete_at', next.completeAt);
-	set('triaged_at', next.triagedAt);
-	set('assigned_at', next.assignedAt);
-	set('opened_at', next.openedAt);
-	set('reported_at', next.reportedAt);
-	set('cancelled_at', next.cancelledAt);
-	for (const [k, v] of Object.entries(cmd.patch ?? {})) {
-		if (v !== undefined) set(PATCH_COLUMNS[k as keyof StudyPatch], v);
-	}
-	const [updated] = await tx.unsafe(
-		`UPDATE studies SET ${sets.join(', ')}, version = version + 1, updated_at = now()
-		 WHERE id = $1 RETURNING ${ROW_SELECT}`,
-		values as never[],
-		{ prepare: true }
-	);
-	const study = toRow(updated);
-	const tat = cmd.event.kind === 'reported' ? turnaroundMinutes(next) : null;
-	const { inserted } = await insertEvents(tx, [
-		{
-			time: cmd.event.at,
-			studyId: cmd.studyId,
-			kind: cmd.event.kind,
-			actor: cmd.actor,
-			siteId: study.siteId,
-			subspecialty: study.subspecialty,
-			modality: study.modality,
-			priority: study.priority,
-			patientClass: study.patientClass,
-			payload: {
-				...cmd.payload,
-				status: study.status,
-				...(result.note ? { note: result.note } : {}),
-				...(tat !== null ? { tat_minutes: tat } : {})
-			},
-			idempotencyKey: cmd.idempotencyKey ?? null
-		}
-	]);
-	if (jobs) {
-		for (const f of result.followUps) {
-			switch (f) {
-				case FollowUp.triage:
-					await jobs.send(JobName.triage, { studyId: cmd.studyId }, { tx });
-					break;
-				case FollowUp.route:
-					await jobs.send(JobName.route, { studyId: cmd.studyId }, { tx });
-					break;
-				default:
-					f satisfies never;
-			}
-		}
-	}
-	return { status: 'applied', study, event: inserted[0] };
+	const fold = foldStudyCommands(row, new Set(), [cmd]);
+	const outcome = fold.outcomes[0];
+	if (outcome.status !== 'applied' || !fold.update) return outcome.status === 'refused' ? outcome : { status: 'duplicate' };
+	// execute() sends the update now, ahead of the event append it is pipelined with.
+	const update = tx.unsafe(fold.update.text, fold.update.values as never[], { prepare: true }).execute();
+	const [, { inserted }] = await Promise.all([update, insertEvents(tx, [outcome.event])]);
+	await sendFollowUps(tx, jobs, cmd.studyId, fold.followUps);
+	return { status: 'applied', study: fold.next, event: inserted[0] };
 }
 
 /** One command of a {@link foldStudyCommands} run (no optimistic version: ingest only). */
@@ -283,14 +233,10 @@ export function foldStudyCommands(
 	}
 	values.push(current.id);
 	const update = { text: `UPDATE studies SET ${sets.join(', ')}, version = version + 1, updated_at = now() WHERE id = $${values.length}`, values };
-	const next: StudyRow = {
-		...row,
-		version: current.version + 1,
-		siteId: patch.siteId ?? row.siteId,
-		subspecialty: patch.subspecialty ?? row.subspecialty,
-		modality: patch.modality ?? row.modality,
-		patientClass: patch.patientClass ?? row.patientClass
-	};
+	const next: StudyRow = { ...row, version: current.version + 1 };
+	for (const k of ROW_PATCH_KEYS) {
+		if (patch[k] !== undefined) (next as unknown as Record<string, unknown>)[k] = patch[k];
+	}
 	for (const a of applied) {
 		outcomes[a.index] = {
 			status: 'applied',
@@ -312,21 +258,11 @@ export function foldStudyCommands(
 	return { next, outcomes, followUps: [...followUps], update };
 }
 
-/** Enqueues a fold's follow-up jobs inside the transaction. */
+/** Enqueues a fold's follow-up jobs inside the transaction (pipelined: one round trip). */
 export async function sendFollowUps(tx: SqlLike, jobs: JobQueue | null, studyId: number, followUps: FollowUp[]): Promise<void> {
 	if (!jobs) return;
-	for (const f of followUps) {
-		switch (f) {
-			case FollowUp.triage:
-				await jobs.send(JobName.triage, { studyId }, { tx });
-				break;
-			case FollowUp.route:
-				await jobs.send(JobName.route, { studyId }, { tx });
-				break;
-			default:
-				f satisfies never;
-		}
-	}
+	const queueOf: Record<FollowUp, JobName> = { [FollowUp.triage]: JobName.triage, [FollowUp.route]: JobName.route };
+	await Promise.all(followUps.map((f) => jobs.send(queueOf[f], { studyId }, { tx })));
 }
 
 /** Apply a command in its own transaction. */

@@ -16,7 +16,7 @@ interface Pending {
 export interface EventWriterOptions {
 	/** Largest batch in one transaction. */
 	maxBatch?: number;
-	/** Batches written concurrently (they serialize on the id-order lock, but overlap parsing and I/O). */
+	/** Batches written concurrently (each in its own transaction; they commit in parallel). */
 	maxInFlight?: number;
 }
 
@@ -32,7 +32,7 @@ export class EventWriter {
 		options: EventWriterOptions = {}
 	) {
 		this.maxBatch = options.maxBatch ?? 5000;
-		this.maxInFlight = options.maxInFlight ?? 2;
+		this.maxInFlight = options.maxInFlight ?? 4;
 	}
 
 	/** Resolves with the stored event once committed, or null when its key was a duplicate. */

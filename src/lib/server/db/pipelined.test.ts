@@ -1,0 +1,51 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../../../../tests/helpers/db';
+import { pipelinedTransaction, TransactionRolledBack } from './pipelined';
+
+describe('pipelinedTransaction', () => {
+	let t: TestDatabase;
+	beforeAll(async () => {
+		t = await createTestDatabase('pipelined');
+		await t.db.sql`CREATE TABLE pt (id int PRIMARY KEY, v text)`;
+	});
+	afterAll(() => t?.drop());
+
+	const rows = async () => (await t.db.sql<{ id: number }[]>`SELECT id FROM pt ORDER BY id`).map((r) => r.id);
+
+	it('commits every statement, pipelined ones included, and returns the callback result', async () => {
+		const out = await pipelinedTransaction(t.db.sql, async (tx) => {
+			const a = tx`INSERT INTO pt VALUES (1, 'a')`.execute();
+			await tx`INSERT INTO pt VALUES (2, 'b')`;
+			await a;
+			return 'done';
+		});
+		expect(out).toBe('done');
+		expect(await rows()).toEqual([1, 2]);
+	});
+
+	it('a statement that failed inside never looks committed, even when the callback swallowed its error', async () => {
+		const attempt = pipelinedTransaction(t.db.sql, async (tx) => {
+			await tx`INSERT INTO pt VALUES (3, 'c')`;
+			await tx`INSERT INTO pt VALUES (1, 'duplicate key')`.catch(() => 'ignored');
+			return 'looks fine';
+		});
+		await expect(attempt).rejects.toBeInstanceOf(TransactionRolledBack);
+		expect(await rows()).toEqual([1, 2]);
+	});
+
+	it('an error thrown by the callback rolls everything back and the connection stays usable', async () => {
+		await expect(
+			pipelinedTransaction(t.db.sql, async (tx) => {
+				await tx`INSERT INTO pt VALUES (4, 'd')`;
+				throw new Error('application refused');
+			})
+		).rejects.toThrow('application refused');
+		expect(await rows()).toEqual([1, 2]);
+		// Every pooled connection still works (none was left inside an open transaction).
+		await Promise.all(Array.from({ length: 12 }, (_, i) => pipelinedTransaction(t.db.sql, (tx) => tx`INSERT INTO pt VALUES (${10 + i}, 'x')`)));
+		expect((await rows()).length).toBe(14);
+		const [{ open }] = await t.db.sql<{ open: number }[]>`
+			SELECT count(*)::int AS open FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'`;
+		expect(open).toBe(0);
+	});
+});
