@@ -72,12 +72,16 @@ function startEchoServer(): Promise<{ port: number; close: () => Promise<void> }
  * accession, so a real store sees distinct work rather than one hot row.
  */
 function messageFor(phase: string, ci: number, n: number): string {
-	const cycle = `${phase}${ci}x${Math.floor(n / MIX.length)}`;
+	const c = Math.floor(n / MIX.length);
+	const cycle = `${phase}${ci}x${c}`;
+	const studyUid = `2.25.${parseInt(phase, 36)}.${ci}.${c}`;
 	return withControlId(MIX[n % MIX.length], `B${phase}${ci}-${n}`)
 		.replaceAll('MRN1234', `M${cycle}`)
 		.replaceAll('P998877', `M${cycle}`)
 		.replaceAll('ACC5001', `A${cycle}`)
-		.replaceAll('ACC-OMI-1', `A${cycle}`);
+		.replaceAll('ACC-OMI-1', `A${cycle}`)
+		.replaceAll('1.2.840.113619.2.55.3.1234', studyUid)
+		.replaceAll('1.2.826.0.1.3680043.8.498.1', studyUid);
 }
 
 let phaseSeq = 0;

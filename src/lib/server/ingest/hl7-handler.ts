@@ -29,9 +29,10 @@ import {
 } from '../../domain/hl7/commands';
 import { Hl7ApplicationError, Hl7ErrorCode } from '../../domain/hl7/errors';
 import { StudyEventKind, type StudyEvent } from '../../domain/study/lifecycle';
-import { StudyStatus, type Priority } from '../../domain/study/model';
+import { StudyStatus } from '../../domain/study/model';
 import type { Sql, SqlLike } from '../db/client';
-import { applyStudyCommandTx, type StudyPatch } from '../events/transition';
+import { pipelinedTransaction } from '../db/pipelined';
+import { applyStudyCommandTx, type CommandOutcome, type StudyPatch } from '../events/transition';
 import { insertEvents } from '../events/store';
 import type { JobQueue } from '../jobs/queue';
 import type { Logger } from '../log';
@@ -44,9 +45,9 @@ import {
 	setOrderStatus,
 	slaDeadline,
 	studyByAccession,
-	updatePatientVisit,
 	upsertOrder,
 	upsertPatient,
+	upsertPatientVisit,
 	type ExamNormalizer
 } from './studies';
 
@@ -77,28 +78,49 @@ export function createHl7DbHandler(options: Hl7DbHandlerOptions): Hl7Handler & {
 	const apply = new CommandApplier(options);
 	const handler = async (inbound: Hl7Inbound) => {
 		const key = inbound.patientKey ?? inbound.idempotencyKey;
-		const fresh = await queue.run(key, () => options.sql.begin((tx) => storeAndApply(tx, inbound, apply)) as Promise<boolean>);
+		const fresh = await queue.run(key, () => storeAndApplyOnce(options.sql, inbound, apply));
 		if (fresh) stats.applied++;
 		else stats.duplicates++;
 	};
 	return Object.assign(handler, { stats });
 }
 
+/** Thrown inside the transaction to roll back the effects of a duplicate message. */
+class DuplicateMessage extends Error {}
+
 /** Returns false for a duplicate (already committed) message. */
 async function storeAndApply(tx: SqlLike, inbound: Hl7Inbound, apply: CommandApplier): Promise<boolean> {
 	const { sender, controlId } = splitIdempotencyKey(inbound.idempotencyKey);
 	const type = `${inbound.header.messageType}^${inbound.header.triggerEvent}`;
 	// A NACKed earlier attempt may be retried with the same control id: only an AA row is a duplicate.
-	const stored = await tx`
+	// The insert is pipelined with the first command's statements (duplicates are rare): a
+	// duplicate's effects are rolled back, whatever they were.
+	const stored = tx`
 		INSERT INTO hl7_messages (sender, control_id, message_type, received_at, ack_code, raw)
 		VALUES (${sender}, ${controlId}, ${type}, ${inbound.receivedAt}, 'AA', ${inbound.message.raw})
 		ON CONFLICT (sender, control_id) DO UPDATE SET ack_code = 'AA', error = NULL, raw = EXCLUDED.raw,
 			received_at = EXCLUDED.received_at, message_type = EXCLUDED.message_type
 		WHERE hl7_messages.ack_code <> 'AA'
-		RETURNING id`;
-	if (stored.length === 0) return false;
-	for (const cmd of inbound.commands) await apply.run(tx, cmd);
+		RETURNING id`.execute();
+	try {
+		for (const cmd of inbound.commands) await apply.run(tx, cmd);
+	} catch (err) {
+		const first = await stored.catch(() => null);
+		if (first && first.length === 0) throw new DuplicateMessage();
+		throw err;
+	}
+	if ((await stored).length === 0) throw new DuplicateMessage();
 	return true;
+}
+
+/** One transaction per message; false when it was a duplicate (nothing applied). */
+async function storeAndApplyOnce(sql: Sql, inbound: Hl7Inbound, apply: CommandApplier): Promise<boolean> {
+	try {
+		return await pipelinedTransaction(sql, (tx) => storeAndApply(tx, inbound, apply));
+	} catch (err) {
+		if (err instanceof DuplicateMessage) return false;
+		throw err;
+	}
 }
 
 /**
@@ -175,9 +197,8 @@ class CommandApplier {
 				location: { segment: 'OBR', sequence: 1, field: 18 }
 			});
 		}
-		const patientId = await upsertPatient(tx, { mrn: cmd.patient.id, issuer: cmd.patient.authority });
 		const location = locationText(cmd.orderingLocation);
-		if (cmd.patientClass || location) await updatePatientVisit(tx, patientId, { patientClass: cmd.patientClass, location });
+		const patientId = await upsertPatientVisit(tx, { mrn: cmd.patient.id, issuer: cmd.patient.authority }, { patientClass: cmd.patientClass, location });
 		// Unknown procedures are accepted: they go to the review list and the study waits for a mapping.
 		const exam = await normalizeAndReview(tx, this.o.normalizer, {
 			modality: cmd.modality || null,
@@ -186,8 +207,10 @@ class CommandApplier {
 		});
 		const status =
 			cmd.type === Hl7CommandType.orderStatus && cmd.orderStatus ? cmd.orderStatus : cmd.type === Hl7CommandType.orderPlace ? 'placed' : 'updated';
-		const before = await tx<{ priority: Priority }[]>`SELECT priority FROM orders WHERE accession_number = ${cmd.accessionNumber}`;
-		const order = await upsertOrder(tx, {
+		// The order upsert and the study lookup are pipelined (one round trip); a new
+		// study gets its order link from the patch below, in the same transaction.
+		const modality = cmd.modality || exam?.modality || null;
+		const orderQuery = upsertOrder(tx, {
 			accessionNumber: cmd.accessionNumber,
 			patientId,
 			placerOrderNumber: cmd.placerOrderNumber,
@@ -195,28 +218,28 @@ class CommandApplier {
 			procedureCode: cmd.requestedProcedure.code,
 			procedureText: cmd.requestedProcedure.text,
 			examCode: exam?.examCode ?? null,
-			modality: cmd.modality || exam?.modality || null,
+			modality,
 			priority: cmd.priority,
 			patientClass: cmd.patientClass,
 			orderingLocation: location,
 			status,
 			orderedAt: cmd.orderedAt
 		});
-		const { study, created } = await resolveStudy(
+		const studyQuery = resolveStudy(
 			tx,
 			{ accessionNumber: cmd.accessionNumber, studyInstanceUid: cmd.studyInstanceUid || null },
 			{
 				create: {
 					patientId,
-					orderId: order.id,
 					priority: cmd.priority,
 					patientClass: cmd.patientClass,
 					description: cmd.requestedProcedure.text || null,
-					modality: order.modality
+					modality
 				},
 				siteHints: [cmd.orderingLocation?.facility, cmd.source.sendingFacility]
 			}
 		);
+		const [order, { study, created }] = await Promise.all([orderQuery, studyQuery]);
 		const patch: StudyPatch = {
 			orderId: order.id,
 			patientId,
@@ -224,19 +247,21 @@ class CommandApplier {
 			...(exam ? { ...examPatch(exam), modality: exam.modality } : order.modality && !study.modality ? { modality: order.modality } : {})
 		};
 		const payload = { accession: cmd.accessionNumber, order_control: cmd.type, exam_code: exam?.examCode ?? null };
+		let last: CommandOutcome;
 		if (cmd.type === Hl7CommandType.orderPlace || created || study.orderId == null) {
-			await this.study(tx, cmd, study.id, { kind: StudyEventKind.orderPlaced, at: cmd.orderedAt, priority: cmd.priority }, patch, payload);
+			last = await this.study(tx, cmd, study.id, { kind: StudyEventKind.orderPlaced, at: cmd.orderedAt, priority: cmd.priority }, patch, payload);
 		} else {
 			const at = cmd.source.messageAt ?? cmd.source.receivedAt;
-			await this.study(tx, cmd, study.id, { kind: StudyEventKind.orderUpdated, at }, patch, { ...payload, order_status: cmd.orderStatus });
-			if (before[0] && before[0].priority !== cmd.priority) {
-				await this.study(tx, cmd, study.id, { kind: StudyEventKind.priorityChanged, at, priority: cmd.priority }, {}, { from: before[0].priority });
+			last = await this.study(tx, cmd, study.id, { kind: StudyEventKind.orderUpdated, at }, patch, { ...payload, order_status: cmd.orderStatus });
+			if (order.previousPriority && order.previousPriority !== cmd.priority) {
+				last = await this.study(tx, cmd, study.id, { kind: StudyEventKind.priorityChanged, at, priority: cmd.priority }, {}, { from: order.previousPriority });
 			}
 		}
 		if (cmd.type === Hl7CommandType.orderStatus && cmd.orderStatus === OrderStatus.cancelled) {
-			await this.study(tx, cmd, study.id, { kind: StudyEventKind.cancelled, at: cmd.source.messageAt ?? cmd.source.receivedAt });
+			last = await this.study(tx, cmd, study.id, { kind: StudyEventKind.cancelled, at: cmd.source.messageAt ?? cmd.source.receivedAt });
 		}
-		await this.refreshDeadline(tx, study.id);
+		// A study that is not complete yet has no deadline to refresh: skip the read.
+		if (last.status !== 'applied' || last.study.completeAt) await this.refreshDeadline(tx, study.id);
 	}
 
 	private async cancel(tx: SqlLike, cmd: OrderCancelCommand): Promise<void> {
@@ -250,8 +275,10 @@ class CommandApplier {
 	}
 
 	private async visit(tx: SqlLike, cmd: VisitUpdateCommand): Promise<void> {
-		const patientId = await upsertPatient(tx, { mrn: cmd.patient.id, issuer: cmd.patient.authority });
-		await updatePatientVisit(tx, patientId, { patientClass: cmd.patientClass, location: locationText(cmd.location) });
+		const patientId = await upsertPatientVisit(tx, { mrn: cmd.patient.id, issuer: cmd.patient.authority }, {
+			patientClass: cmd.patientClass,
+			location: locationText(cmd.location)
+		});
 		if (!cmd.patientClass) return;
 		const open = await tx<{ id: number }[]>`
 			SELECT id FROM studies WHERE patient_id = ${patientId} AND status NOT IN ('reported', 'cancelled')

@@ -74,6 +74,33 @@ export async function upsertPatient(tx: SqlLike, p: PatientKey): Promise<number>
 	return r.mergedInto ? survivorOf(tx, r.mergedInto) : r.id;
 }
 
+/**
+ * {@link upsertPatient} and {@link updatePatientVisit} in one round trip for the
+ * usual case (the identifier is not merged away); merged identifiers take the
+ * long way to the surviving record.
+ */
+export async function upsertPatientVisit(
+	tx: SqlLike,
+	p: PatientKey,
+	visit: { patientClass: string | null; location: string | null }
+): Promise<number> {
+	const [r] = await tx<{ id: number; merged_into: number | null }[]>`
+		WITH ins AS (
+			INSERT INTO patients (mrn, issuer, patient_class, location) VALUES (${p.mrn}, ${p.issuer}, ${visit.patientClass}, ${visit.location})
+			ON CONFLICT (issuer, mrn) DO UPDATE SET patient_class = COALESCE(EXCLUDED.patient_class, patients.patient_class),
+				location = COALESCE(EXCLUDED.location, patients.location), updated_at = now()
+			WHERE patients.merged_into IS NULL AND (EXCLUDED.patient_class IS NOT NULL OR EXCLUDED.location IS NOT NULL)
+			RETURNING id, merged_into
+		)
+		SELECT id, merged_into FROM ins
+		UNION ALL SELECT id, merged_into FROM patients WHERE issuer = ${p.issuer} AND mrn = ${p.mrn}
+		LIMIT 1`;
+	if (!r.merged_into) return r.id;
+	const survivor = await survivorOf(tx, r.merged_into);
+	if (visit.patientClass || visit.location) await updatePatientVisit(tx, survivor, visit);
+	return survivor;
+}
+
 /** Sets the patient's class and location (ADT, order PV1). Null leaves a value as it is. */
 export async function updatePatientVisit(
 	tx: SqlLike,
@@ -139,11 +166,15 @@ export interface OrderRow {
 const ORDER_COLUMNS = `id, accession_number AS "accessionNumber", patient_id AS "patientId", exam_code AS "examCode",
 	modality, priority, patient_class AS "patientClass", expected_series AS "expectedSeries", status`;
 
-/** Inserts or updates the order with this accession; empty values never erase known ones. */
-export async function upsertOrder(tx: SqlLike, o: OrderInput): Promise<OrderRow> {
+/**
+ * Inserts or updates the order with this accession; empty values never erase
+ * known ones. `previousPriority`: the priority before this call (null for a new order).
+ */
+export async function upsertOrder(tx: SqlLike, o: OrderInput): Promise<OrderRow & { previousPriority: Priority | null }> {
 	const nz = (v: string | null | undefined) => (v ? v : null);
-	const [r] = await tx.unsafe<OrderRow[]>(
-		`INSERT INTO orders (accession_number, patient_id, placer_order_number, filler_order_number, procedure_code,
+	const [r] = await tx.unsafe<(OrderRow & { previousPriority: Priority | null })[]>(
+		`WITH prev AS (SELECT priority FROM orders WHERE accession_number = $1)
+		INSERT INTO orders (accession_number, patient_id, placer_order_number, filler_order_number, procedure_code,
 			procedure_text, exam_code, modality, priority, patient_class, ordering_location, status, ordered_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 		ON CONFLICT (accession_number) DO UPDATE SET
@@ -159,7 +190,7 @@ export async function upsertOrder(tx: SqlLike, o: OrderInput): Promise<OrderRow>
 			ordering_location = COALESCE(EXCLUDED.ordering_location, orders.ordering_location),
 			status = EXCLUDED.status,
 			updated_at = now()
-		RETURNING ${ORDER_COLUMNS}`,
+		RETURNING ${ORDER_COLUMNS}, (SELECT priority FROM prev) AS "previousPriority"`,
 		[
 			o.accessionNumber,
 			o.patientId,
@@ -295,17 +326,19 @@ export interface StudyRef {
 	examCode: string | null;
 	modality: string | null;
 	status: string;
+	siteId: string | null;
 }
 
 const STUDY_REF = `id, study_instance_uid AS "studyInstanceUid", accession_number AS "accessionNumber",
-	order_id AS "orderId", patient_id AS "patientId", exam_code AS "examCode", modality, status`;
+	order_id AS "orderId", patient_id AS "patientId", exam_code AS "examCode", modality, status, site_id AS "siteId"`;
 
 /** Serializes every writer that may create or merge the study with these keys. */
 export async function lockStudyKeys(tx: SqlLike, keys: StudyKeys): Promise<void> {
 	const ks = [keys.accessionNumber && `acc:${keys.accessionNumber}`, keys.studyInstanceUid && `uid:${keys.studyInstanceUid}`]
 		.filter((k): k is string => !!k)
 		.sort();
-	for (const k of ks) await tx`SELECT pg_advisory_xact_lock(hashtext(${k}))`;
+	// unnest keeps array order: the locks are taken in the sorted order, in one round trip.
+	if (ks.length > 0) await tx`SELECT pg_advisory_xact_lock(hashtext(k)) FROM unnest(${ks}::text[]) AS k`;
 }
 
 export async function studyByUid(tx: SqlLike, uid: string): Promise<StudyRef | null> {
@@ -380,7 +413,7 @@ export interface ResolveOptions {
 
 /** The site a set of names points to, matching `sites.id` or `sites.name` case-insensitively. */
 export async function resolveSiteId(tx: SqlLike, hints: (string | null | undefined)[]): Promise<string | null> {
-	const names = hints.map((h) => h?.trim().toLowerCase()).filter((h): h is string => !!h);
+	const names = siteHintNames(hints);
 	if (names.length === 0) return null;
 	const rows = await tx`SELECT id, lower(id) AS lid, lower(name) AS lname FROM sites
 		WHERE lower(id) = ANY(${names}) OR lower(name) = ANY(${names})`;
@@ -402,10 +435,35 @@ export async function resolveStudy(
 	options: ResolveOptions
 ): Promise<{ study: StudyRef; created: boolean; mergedFrom: number | null }> {
 	const resolved = await resolveStudyRow(tx, keys, options);
-	const siteId = options.siteHints ? await resolveSiteId(tx, options.siteHints) : null;
-	if (siteId) await tx`UPDATE studies SET site_id = ${siteId} WHERE id = ${resolved.study.id} AND site_id IS NULL`;
+	// A new row took its site from the hints as it was inserted.
+	if (options.siteHints && !resolved.study.siteId && !resolved.created) {
+		resolved.study.siteId = await assignSiteFromHints(tx, resolved.study.id, options.siteHints);
+	}
 	return resolved;
 }
+
+/**
+ * Sets a study's site from the first hint naming a site (see {@link resolveSiteId}),
+ * when it has none, in one statement. Returns the site id it now has, or null.
+ */
+async function assignSiteFromHints(tx: SqlLike, studyId: number, hints: (string | null | undefined)[]): Promise<string | null> {
+	const names = siteHintNames(hints);
+	if (names.length === 0) return null;
+	const [r] = await tx.unsafe<{ site_id: string }[]>(
+		`UPDATE studies SET site_id = (${SITE_FROM_HINTS('$2')}) WHERE id = $1 AND site_id IS NULL RETURNING site_id`,
+		[studyId, names] as never[],
+		{ prepare: true }
+	);
+	return r?.site_id ?? null;
+}
+
+function siteHintNames(hints: (string | null | undefined)[]): string[] {
+	return hints.map((h) => h?.trim().toLowerCase()).filter((h): h is string => !!h);
+}
+
+/** SQL: the id of the site the first matching name (a text[] parameter, lower case) points to, or NULL. */
+const SITE_FROM_HINTS = (param: string) => `SELECT s.id FROM unnest(${param}::text[]) WITH ORDINALITY AS h(name, i)
+	JOIN sites s ON lower(s.id) = h.name OR lower(s.name) = h.name ORDER BY h.i LIMIT 1`;
 
 async function resolveStudyRow(
 	tx: SqlLike,
@@ -415,9 +473,12 @@ async function resolveStudyRow(
 	const uid = keys.studyInstanceUid || null;
 	const acc = keys.accessionNumber || null;
 	if (!uid && !acc) throw new IngestError('invalid_input', 'a study needs a Study Instance UID or an accession number');
-	await lockStudyKeys(tx, { studyInstanceUid: uid, accessionNumber: acc });
-	const byUid = uid ? await studyByUid(tx, uid) : null;
-	const byAcc = acc ? await studyByAccession(tx, acc) : null;
+	// Pipelined: the lookups run after the locks are granted, in one round trip.
+	const [, byUid, byAcc] = await Promise.all([
+		lockStudyKeys(tx, { studyInstanceUid: uid, accessionNumber: acc }),
+		uid ? studyByUid(tx, uid) : null,
+		acc ? studyByAccession(tx, acc) : null
+	]);
 	if (byUid && byAcc && byUid.id !== byAcc.id) {
 		// Same accession on a different, already-identified study (one order, several
 		// studies): keep them apart rather than fuse two real studies.
@@ -438,11 +499,22 @@ async function resolveStudyRow(
 	}
 	const c = options.create;
 	// The accession may already belong to another identified study: then this one goes without it.
+	// The site comes from the hints in the same statement (see resolveSiteId for the matching rule).
 	const [row] = await tx.unsafe<StudyRef[]>(
-		`INSERT INTO studies (study_instance_uid, accession_number, patient_id, order_id, priority, patient_class, description, modality)
-		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		`INSERT INTO studies (study_instance_uid, accession_number, patient_id, order_id, priority, patient_class, description, modality, site_id)
+		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, (${SITE_FROM_HINTS('$9')}))
 		 ON CONFLICT DO NOTHING RETURNING ${STUDY_REF}`,
-		[uid, acc, c.patientId ?? null, c.orderId ?? null, c.priority ?? Priority.routine, c.patientClass ?? null, c.description ?? null, c.modality ?? null] as never[],
+		[
+			uid,
+			acc,
+			c.patientId ?? null,
+			c.orderId ?? null,
+			c.priority ?? Priority.routine,
+			c.patientClass ?? null,
+			c.description ?? null,
+			c.modality ?? null,
+			siteHintNames(options.siteHints ?? [])
+		] as never[],
 		{ prepare: true }
 	);
 	if (row) return { study: row, created: true, mergedFrom: null };
