@@ -1,6 +1,7 @@
 /**
  * `radflow bench dicom`: DIMSE C-STORE into Radflow's SCP with the real
- * database sink (fsynced blobs, one transaction per instance, events, jobs),
+ * database sink (fdatasynced blobs and directories, instance rows and events
+ * committed before each Success, group commit across associations, jobs),
  * against dcmtk `storescp` as the baseline, in the same run, with `storescu`
  * (TCP_NODELAY=1) as the sender for both.
  *
@@ -10,6 +11,8 @@
  * while a ~300 MB multi-frame object arrives.
  *
  * Options: --instances N (default 2000 per run), --big-mb N (default 300, 0 skips).
+ * The JSON also carries the 1-minute load average before and after: on a
+ * shared machine fsync latency, not the SCP, sets the pace.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -160,6 +163,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
 	const jobs = await startJobQueue(bench.url, log, { supervise: false });
 	let server: DicomServer | null = null;
 	let storescp: ReturnType<typeof spawn> | null = null;
+	const loadBefore = os.loadavg()[0];
 	try {
 		say(`generating 2 × ${count} distinct instances…`);
 		const single = generate(path.join(work, 'in'), 'one', count, 1);
@@ -231,6 +235,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
 			big_object_mb: bigMb || null,
 			big_object_seconds: bigSeconds === null ? null : round(bigSeconds, 2),
 			instances_per_run: count,
+			load_avg_1m: [round(loadBefore, 2), round(os.loadavg()[0], 2)],
 			instance_bytes: fs.statSync(path.join(single[0], '0.dcm')).size
 		};
 	} finally {

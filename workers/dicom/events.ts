@@ -17,7 +17,8 @@ export type FailureReason = (typeof FailureReason)[keyof typeof FailureReason];
 export const AssociationRejectReason = {
 	callingAeNotRecognized: 'calling_ae_not_recognized',
 	calledAeNotRecognized: 'called_ae_not_recognized',
-	noAcceptableContext: 'no_acceptable_context'
+	applicationContextNotSupported: 'application_context_not_supported',
+	protocolVersionNotSupported: 'protocol_version_not_supported'
 } as const;
 export type AssociationRejectReason = (typeof AssociationRejectReason)[keyof typeof AssociationRejectReason];
 
@@ -52,8 +53,17 @@ export interface DicomServerEventMap {
 		remoteAddress: string;
 		message: string;
 	}];
-	/** A connection-level problem (bad PDU, timeout); the server carries on. */
-	connectionError: [{ remoteAddress: string; message: string }];
+	/** A presentation context refused because none of its transfer syntaxes is accepted (e.g. big endian only). */
+	contextRejected: [{
+		associationId: number;
+		callingAe: string;
+		remoteAddress: string;
+		abstractSyntax: string;
+		transferSyntaxes: string[];
+		reason: 'transfer_syntaxes_not_supported';
+	}];
+	/** A connection-level problem (bad PDU, idle timeout, abort, TLS); the server carries on. */
+	connectionError: [{ remoteAddress: string; message: string; associationId?: number | null; callingAe?: string | null }];
 }
 
 /** EventEmitter whose on/emit are checked against an event map. */

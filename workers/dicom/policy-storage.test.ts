@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { isPeerAllowed, parseAllowedPeers, PeerConfigError } from './policy';
 import { FileBlobStore, BlobStoreError } from './storage';
-import { PduGuard } from './pdu-guard';
+import { PduReader } from './pdu-reader';
+import { pDataPdu, pdu } from './pdu';
 
 describe('DICOM_ALLOWED_AES', () => {
 	it('parses AE and AE@host entries and the wildcard', () => {
@@ -64,15 +65,43 @@ describe('FileBlobStore', () => {
 	});
 });
 
-describe('PduGuard', () => {
-	it('follows PDUs split across chunks and flags oversized or unknown ones', () => {
-		const g = new PduGuard(100);
-		const pdu = Buffer.concat([Buffer.from([4, 0, 0, 0, 0, 10]), Buffer.alloc(10)]);
-		const two = Buffer.concat([pdu, pdu]);
-		expect(g.feed(two.subarray(0, 3))).toBeNull();
-		expect(g.feed(two.subarray(3, 19))).toBeNull();
-		expect(g.feed(two.subarray(19))).toBeNull();
-		expect(g.feed(Buffer.from([4, 0, 0, 0, 1, 0]))).toMatch(/exceeds/);
-		expect(new PduGuard(100).feed(Buffer.from([0x42, 0, 0, 0, 0, 0]))).toMatch(/unknown PDU/);
+describe('PduReader', () => {
+	function collect(max = 100) {
+		const got: string[] = [];
+		const reader = new PduReader(
+			{
+				pdu: (type, body) => got.push(`pdu ${type} ${body.toString('hex')}`),
+				pdv: (ctx, command, last, piece, end) => got.push(`pdv ${ctx} ${command ? 'cmd' : 'data'}${last ? ' last' : ''} ${piece.toString('hex')}${end ? ' end' : ''}`)
+			},
+			max
+		);
+		return { got, reader };
+	}
+
+	it('yields the same PDUs and PDV bytes whatever the chunking (byte by byte, several PDUs per chunk)', () => {
+		const stream = Buffer.concat([
+			pDataPdu(1, Buffer.from('0102', 'hex'), true, true),
+			pDataPdu(1, Buffer.from('aabbcc', 'hex'), false, false),
+			pdu(5, Buffer.alloc(4)),
+			pDataPdu(3, Buffer.alloc(0), false, true)
+		]);
+		const whole = collect();
+		whole.reader.feed(stream);
+		expect(whole.got).toEqual(['pdv 1 cmd last 0102 end', 'pdv 1 data aabbcc end', 'pdu 5 00000000', 'pdv 3 data last  end']);
+		const bytes = collect();
+		for (const b of stream) bytes.reader.feed(Buffer.from([b]));
+		// Byte by byte the values come in pieces: the same PDV ends, the same bytes.
+		expect(bytes.got.filter((g) => g.endsWith('end'))).toHaveLength(3);
+		expect(bytes.got.filter((g) => g.startsWith('pdu'))).toEqual(['pdu 5 00000000']);
+		const value = (ctx: string, kind: string) => bytes.got.filter((g) => g.startsWith(`pdv ${ctx} ${kind}`)).map((g) => g.split(' ').find((w) => /^[0-9a-f]+$/.test(w) && w !== ctx) ?? '').join('');
+		expect(value('1', 'data')).toBe('aabbcc');
+		expect(value('1', 'cmd')).toBe('0102');
+	});
+
+	it('refuses an unknown PDU type, an oversized PDU and a PDV that overruns its PDU, at the header', () => {
+		expect(() => collect().reader.feed(Buffer.from([0x42, 0, 0, 0, 0, 0]))).toThrow(/unknown PDU/);
+		expect(() => collect(100).reader.feed(Buffer.from([4, 0, 0, 0, 1, 0]))).toThrow(/exceeds/);
+		const overrun = Buffer.from([4, 0, 0, 0, 0, 8, 0, 0, 0, 9, 1, 3, 0, 0]);
+		expect(() => collect().reader.feed(overrun)).toThrow(/does not fit/);
 	});
 });

@@ -36,7 +36,14 @@ export const DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1.99';
 /** A-ASSOCIATE-RJ parameters (PS3.8 Table 9-21). */
 export const RejectResult = { permanent: 1, transient: 2 } as const;
 export const RejectSource = { serviceUser: 1, acse: 2, presentation: 3 } as const;
-export const RejectReason = { noReasonGiven: 1, callingAeNotRecognized: 3, calledAeNotRecognized: 7 } as const;
+export const RejectReason = {
+	noReasonGiven: 1,
+	applicationContextNotSupported: 2,
+	callingAeNotRecognized: 3,
+	calledAeNotRecognized: 7,
+	/** With source 2 (ACSE). */
+	protocolVersionNotSupported: 2
+} as const;
 
 /** An allowed peer: AE title, optionally bound to a host (IP literal or DNS name). */
 export interface AllowedPeer {

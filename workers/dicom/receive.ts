@@ -1,17 +1,16 @@
 /**
- * Receiving one C-STORE dataset: the P-DATA fragments are streamed straight
- * into a staged blob (behind a Part 10 header), never buffered whole, and only
- * a bounded prefix is kept to parse the attributes that precede Pixel Data.
+ * Receiving one C-STORE dataset: the P-DATA values are streamed into a staged
+ * blob (behind a Part 10 header), never held whole, and only a bounded prefix
+ * is kept to parse the attributes that precede Pixel Data. Small objects cost
+ * one write: bytes are gathered until `flushBytes` and written with writev.
  */
-import { Writable } from 'node:stream';
 import { inflateRawSync, constants as zc } from 'node:zlib';
-import dcmjs from 'dcmjs';
 import type { StagedBlob } from './storage';
 import { encodeFileMeta } from './part10';
 import { DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN } from './policy';
 import type { DicomJsonDataset } from '../../src/lib/domain/dicom/attributes';
-
-const { DicomMessage, ReadBufferStream } = dcmjs.data;
+import { MAX_SEQUENCE_DEPTH, datasetShape } from '../../src/lib/domain/dicom/shape';
+import { DatasetPrefixError, readDatasetPrefix } from '../../src/lib/domain/dicom/prefix';
 
 export interface IncomingObjectOptions {
 	stage: () => Promise<StagedBlob>;
@@ -22,93 +21,118 @@ export interface IncomingObjectOptions {
 	maxObjectBytes: number;
 	/** Bytes of the dataset kept for attribute parsing (attributes precede Pixel Data). */
 	headerCaptureBytes: number;
-	/** Called when the disk falls behind, to pause / resume the socket. */
-	onBackpressure?: (paused: boolean) => void;
+	/** Bytes gathered before a write is issued (default 256 KiB). */
+	flushBytes?: number;
+	/** Unwritten bytes above which `push` asks the caller to pause (default 8 MiB). */
+	highWaterBytes?: number;
+	/** Called once the unwritten bytes fell back under the high-water mark after a `push` returned false. */
+	onDrain?: () => void;
 }
 
 /**
- * Writable handed to dcmjs-dimse for one C-STORE dataset. It never emits
- * 'error' (the library does not listen for it): failures are recorded in
- * `failure` and turned into a DIMSE status by the SCP.
+ * One dataset being received. Never throws from `push`: failures are recorded
+ * in `failure` (or `tooLarge`) and turned into a DIMSE status by the SCP.
  */
-export class IncomingObject extends Writable {
+export class IncomingObject {
 	staged: StagedBlob | null = null;
 	/** Dataset bytes received (excluding our Part 10 header). */
 	received = 0;
 	tooLarge = false;
 	failure: Error | null = null;
+	private readonly opts: IncomingObjectOptions;
+	private readonly stagedReady: Promise<StagedBlob | null>;
 	private header: Buffer[] = [];
 	private headerBytes = 0;
-	private readonly opts: IncomingObjectOptions;
-	private paused = false;
+	private pending: Buffer[];
+	private pendingBytes = 0;
+	/** Bytes handed to writes that have not finished. */
+	private inflightBytes = 0;
+	private writing: Promise<void> = Promise.resolve();
+	private blocked = false;
+	private aborted = false;
 
 	constructor(opts: IncomingObjectOptions) {
-		super({ highWaterMark: 1 << 20 });
 		this.opts = opts;
-	}
-
-	override _construct(callback: (error?: Error | null) => void): void {
-		this.opts
-			.stage()
-			.then(async (staged) => {
-				this.staged = staged;
-				await staged.write(
-					encodeFileMeta({
-						sopClassUid: this.opts.sopClassUid,
-						sopInstanceUid: this.opts.sopInstanceUid,
-						transferSyntaxUid: this.opts.transferSyntaxUid,
-						sourceAe: this.opts.callingAe
-					})
-				);
-			})
-			.catch((e: Error) => (this.failure = e))
-			.finally(() => callback());
-	}
-
-	override write(chunk: unknown, ...rest: unknown[]): boolean {
-		const ok = super.write(chunk, ...(rest as [BufferEncoding]));
-		if (!ok && !this.paused && this.opts.onBackpressure) {
-			this.paused = true;
-			this.opts.onBackpressure(true);
-			this.once('drain', () => {
-				this.paused = false;
-				this.opts.onBackpressure?.(false);
-			});
-		}
-		return ok;
-	}
-
-	override _write(chunk: Buffer, _enc: BufferEncoding, callback: (error?: Error | null) => void): void {
-		this.received += chunk.length;
-		if (this.headerBytes < this.opts.headerCaptureBytes) {
-			const take = chunk.subarray(0, this.opts.headerCaptureBytes - this.headerBytes);
-			this.header.push(Buffer.from(take));
-			this.headerBytes += take.length;
-		}
-		if (this.received > this.opts.maxObjectBytes) this.tooLarge = true;
-		// Over the cap or already failed: keep reading the association, stop writing.
-		if (this.tooLarge || this.failure || !this.staged) return callback();
-		this.staged.write(chunk).then(
-			() => callback(),
+		this.pending = [
+			encodeFileMeta({ sopClassUid: opts.sopClassUid, sopInstanceUid: opts.sopInstanceUid, transferSyntaxUid: opts.transferSyntaxUid, sourceAe: opts.callingAe })
+		];
+		// The temp file opens while the first fragments arrive.
+		this.stagedReady = opts.stage().then(
+			(s) => {
+				this.staged = s;
+				if (this.aborted) void s.abort().catch(() => {});
+				return s;
+			},
 			(e: Error) => {
-				this.failure = e;
-				callback();
+				this.failure ??= e;
+				return null;
 			}
 		);
 	}
 
-	/** The captured dataset prefix. */
-	headerPrefix(): Buffer {
-		return Buffer.concat(this.header);
+	/** Adds received dataset bytes; false asks the caller to pause until `onDrain`. */
+	push(piece: Buffer): boolean {
+		this.received += piece.length;
+		if (this.headerBytes < this.opts.headerCaptureBytes) {
+			const take = piece.subarray(0, this.opts.headerCaptureBytes - this.headerBytes);
+			this.header.push(Buffer.from(take));
+			this.headerBytes += take.length;
+		}
+		if (!this.tooLarge && this.received > this.opts.maxObjectBytes) {
+			// Over the cap: stop writing, free the disk now, keep only counting.
+			this.tooLarge = true;
+			this.pending = [];
+			this.pendingBytes = 0;
+			void this.abort();
+		}
+		if (this.tooLarge || this.failure || this.aborted) return true;
+		this.pending.push(piece);
+		this.pendingBytes += piece.length;
+		if (this.pendingBytes >= (this.opts.flushBytes ?? 256 * 1024)) this.flush();
+		if (this.inflightBytes + this.pendingBytes > (this.opts.highWaterBytes ?? 8 * 1024 * 1024)) this.blocked = true;
+		return !this.blocked;
 	}
 
-	/** Resolves once every written chunk reached the staged blob (after end()). */
-	finished(): Promise<void> {
-		if (this.writableFinished) return Promise.resolve();
-		return new Promise((resolve) => {
-			this.once('finish', resolve);
-			this.once('close', resolve);
+	private flush(): void {
+		if (this.pending.length === 0) return;
+		const chunks = this.pending;
+		const bytes = this.pendingBytes;
+		this.pending = [];
+		this.pendingBytes = 0;
+		this.inflightBytes += bytes;
+		this.writing = this.writing.then(async () => {
+			try {
+				const staged = await this.stagedReady;
+				if (staged && !this.failure && !this.tooLarge && !this.aborted) await staged.writev(chunks);
+			} catch (e) {
+				this.failure ??= e as Error;
+			} finally {
+				this.inflightBytes -= bytes;
+				if (this.blocked && this.inflightBytes + this.pendingBytes <= (this.opts.highWaterBytes ?? 8 * 1024 * 1024) / 2) {
+					this.blocked = false;
+					this.opts.onDrain?.();
+				}
+			}
 		});
+	}
+
+	/** Writes what is left; resolves once every received byte reached the staged blob. */
+	async end(): Promise<void> {
+		this.flush();
+		await this.writing;
+		await this.stagedReady;
+	}
+
+	/** The captured dataset prefix. */
+	headerPrefix(): Buffer {
+		return this.header.length === 1 ? this.header[0] : Buffer.concat(this.header);
+	}
+
+	/** Drops the staged file (after a commit: nothing to drop). Safe to call more than once. */
+	async abort(): Promise<void> {
+		this.aborted = true;
+		this.pending = [];
+		await this.staged?.abort().catch(() => {});
 	}
 }
 
@@ -120,6 +144,28 @@ export class DatasetParseError extends Error {
 	}
 }
 
+/** Enough inflated bytes for every attribute in front of Pixel Data. */
+const INFLATED_PREFIX_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Inflates the start of a deflated dataset, growing the compressed input until
+ * enough comes out: a 4 MiB prefix of a highly compressible dataset would
+ * otherwise inflate to gigabytes. Partial input is fine with a sync flush.
+ */
+function inflatePrefix(prefix: Buffer): Buffer {
+	let out: Buffer | null = null;
+	for (let n = 16 * 1024; ; n *= 4) {
+		try {
+			out = inflateRawSync(prefix.subarray(0, n), { finishFlush: zc.Z_SYNC_FLUSH, maxOutputLength: 4 * INFLATED_PREFIX_BYTES });
+		} catch (e) {
+			// More output than we need from this much input: the previous step had enough.
+			if (out && e instanceof RangeError) return out;
+			throw new DatasetParseError('deflated dataset could not be inflated', { cause: e });
+		}
+		if (out.length >= INFLATED_PREFIX_BYTES || n >= prefix.length) return out;
+	}
+}
+
 /**
  * Parses the attributes before Pixel Data from a dataset prefix into the DICOM
  * JSON model. The prefix may end mid-element: parsing stops at what is complete.
@@ -127,24 +173,15 @@ export class DatasetParseError extends Error {
  */
 export function parseDatasetPrefix(prefix: Buffer, transferSyntaxUid: string): DicomJsonDataset {
 	let bytes = prefix;
-	if (transferSyntaxUid === DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN) {
-		try {
-			// Partial input is fine with a sync flush: we only need the start.
-			bytes = inflateRawSync(prefix, { finishFlush: zc.Z_SYNC_FLUSH });
-		} catch (e) {
-			throw new DatasetParseError('deflated dataset could not be inflated', { cause: e });
-		}
-	}
+	if (transferSyntaxUid === DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN) bytes = inflatePrefix(prefix);
 	if (bytes.length < 8) throw new DatasetParseError(`dataset too short (${bytes.length} bytes)`);
-	const syntax = transferSyntaxUid === IMPLICIT_VR_LITTLE_ENDIAN ? IMPLICIT_VR_LITTLE_ENDIAN : '1.2.840.10008.1.2.1';
-	const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-	const stream = new ReadBufferStream(ab, true, { noCopy: true });
-	let dict: Record<string, unknown>;
+	const implicit = transferSyntaxUid === IMPLICIT_VR_LITTLE_ENDIAN;
+	// The reader never allocates from a declared length and bounds its own nesting; real objects nest a few levels.
+	if (datasetShape(bytes, !implicit).tooDeep) throw new DatasetParseError(`sequences nest deeper than ${MAX_SEQUENCE_DEPTH} levels`);
 	try {
-		dict = DicomMessage._read(stream, syntax, { ignoreErrors: true, untilTag: '7FE00010', includeUntilTagValue: false });
+		return readDatasetPrefix(bytes, implicit);
 	} catch (e) {
+		if (e instanceof DatasetPrefixError) throw new DatasetParseError(e.message, { cause: e });
 		throw new DatasetParseError(`dataset could not be parsed: ${(e as Error).message}`, { cause: e });
 	}
-	if (!dict || Object.keys(dict).length === 0) throw new DatasetParseError('no readable element in dataset');
-	return dict as DicomJsonDataset;
 }

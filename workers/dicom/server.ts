@@ -1,26 +1,26 @@
 /**
  * The DICOM receive edge: a Storage SCP (C-STORE for every Storage SOP Class)
- * and Verification SCP (C-ECHO), over TCP or TLS, built on dcmjs-dimse.
+ * and Verification SCP (C-ECHO), over TCP or TLS. The upper layer and the
+ * DIMSE command sets are handled here (association.ts, pdu.ts); the attributes
+ * come from a bounded dataset prefix (src/lib/domain/dicom/prefix.ts).
  *
  * An object is acknowledged with Success only after its bytes are fsynced in
  * the blob store AND the sink (the database) accepted it; any failure becomes
  * a DIMSE failure status and the association carries on.
  *
- * Large objects: dcmjs-dimse's default C-STORE path accumulates the dataset
- * in memory and parses it whole with dcmjs. We override its two store hooks so
- * fragments stream into the blob store and only a bounded prefix is parsed.
+ * Large objects: P-DATA values stream into the blob store as they arrive and
+ * only a bounded prefix is parsed; nothing holds a whole dataset in memory.
  *
  * @see docs/dicom-conformance.md
  * @see https://dicom.nema.org/medical/dicom/current/output/html/part07.html#sect_9.1.1 PS3.7 9.1.1 C-STORE
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import dcmjs from 'dcmjs';
-import dimse from 'dcmjs-dimse';
 import type { Socket } from 'node:net';
-import { FileBlobStore, type BlobStore } from './storage';
+import { FileBlobStore, type BlobStore, type PlacedBlob } from './storage';
 import { IncomingObject, parseDatasetPrefix, DatasetParseError } from './receive';
-import { PduGuard, abortPdu } from './pdu-guard';
+import { Association, type AssociateDecision, type DatasetReceiver } from './association';
+import { ContextResult, DICOM_APPLICATION_CONTEXT, type AssociateRequest, type ContextAnswer, type DimseCommand } from './pdu';
 import {
 	RejectReason,
 	RejectResult,
@@ -31,7 +31,7 @@ import {
 	parseAllowedPeers,
 	type AllowedPeers
 } from './policy';
-import { tlsOptionsFromEnv, type DicomTlsOptions } from './tls';
+import { secureServerOptions, tlsOptionsFromEnv, type DicomTlsOptions } from './tls';
 import {
 	AssociationRejectReason,
 	FailureReason,
@@ -44,14 +44,6 @@ import {
 import { extractInstanceAttributes, type InstanceAttributes } from '../../src/lib/domain/dicom/attributes';
 import { DicomValueError } from '../../src/lib/domain/dicom/values';
 import { lookup } from 'node:dns/promises';
-
-const { Scp, Dataset, Implementation, constants, responses } = dimse;
-const { CStoreResponse, CEchoResponse } = responses;
-const { PresentationContextResult } = constants;
-
-// The libraries log every PDU to the console; Radflow logs for itself.
-dimse.log.setLevel('silent');
-dcmjs.log.setLevel('error');
 
 /** DIMSE status codes used by the SCP. @see PS3.4 Table B.2-1, PS3.7 Annex C */
 export const DimseStatus = {
@@ -111,6 +103,15 @@ export interface DicomServerOptions {
 	headerCaptureBytes?: number;
 	/** Non-standard (private) SOP classes to accept for storage. */
 	extraSopClasses?: readonly string[];
+	/**
+	 * Success is always sent after the blob is flushed AND the database committed.
+	 * Default true: the blob is flushed first, so a committed row always points at
+	 * durable bytes (safe by default). False (DICOM_FLUSH_BEFORE_DB=0) overlaps the
+	 * two (one disk-flush latency less per object); a crash or a full disk in
+	 * between can then leave a row for an object that was never acknowledged and
+	 * whose bytes are not durable, until the sender's resend replaces them.
+	 */
+	flushBeforeDatabase?: boolean;
 }
 
 export interface DicomServerDeps {
@@ -136,6 +137,7 @@ export function optionsFromEnv(env: Record<string, string | undefined> = process
 		maxPduLength: int(env.DICOM_MAX_PDU, 262_144),
 		maxObjectBytes: int(env.DICOM_MAX_OBJECT_BYTES, 4 * 1024 ** 3),
 		idleTimeoutMs: int(env.DICOM_IDLE_TIMEOUT_MS, 60_000),
+		flushBeforeDatabase: !(env.DICOM_FLUSH_BEFORE_DB === '0' || env.DICOM_FLUSH_BEFORE_DB === 'false'),
 		tls: tlsOptionsFromEnv(env)
 	};
 }
@@ -150,9 +152,6 @@ class StoreFailure extends Error {
 		super(message, options);
 	}
 }
-
-/** The dataset object dcmjs-dimse passes to cStoreRequest → the object we streamed. */
-const incomingByDataset = new WeakMap<object, IncomingObject>();
 
 /**
  * The DICOM receiver. `start()` / `stop()` are idempotent.
@@ -186,15 +185,10 @@ export class DicomServer extends TypedEmitter<DicomServerEventMap> {
 
 	async start(): Promise<{ port: number }> {
 		if (this.server) return { port: this.boundPort };
-		// The library advertises min(requested, its global max); lift the global to ours.
-		if (Implementation.getMaxPduLength() < this.options.maxPduLength) Implementation.setMaxPduLength(this.options.maxPduLength);
 		const onSocket = (socket: Socket) => this.accept(socket);
 		const t = this.options.tls;
 		const server = t
-			? tls.createServer(
-					{ key: t.key, cert: t.cert, ca: t.ca, requestCert: !!t.requestCert, rejectUnauthorized: !!t.requestCert, minVersion: 'TLSv1.2' },
-					onSocket
-				)
+			? tls.createServer({ ...secureServerOptions(t), handshakeTimeout: this.options.idleTimeoutMs }, onSocket)
 			: net.createServer(onSocket);
 		server.on('error', (e) => this.deps.log({ level: 'error', msg: 'server error', error: e.message }));
 		if (t) server.on('tlsClientError', (e, s) => this.connectionError(s as Socket, `TLS: ${e.message}`));
@@ -229,27 +223,12 @@ export class DicomServer extends TypedEmitter<DicomServerEventMap> {
 	}
 
 	private accept(socket: Socket): void {
-		socket.setNoDelay(true);
 		this.sockets.add(socket);
 		socket.once('close', () => this.sockets.delete(socket));
-		const guard = new PduGuard(this.options.maxPduLength);
-		socket.on('data', (chunk: Buffer) => {
-			const problem = guard.feed(chunk);
-			if (problem) {
-				this.connectionError(socket, problem);
-				socket.end(abortPdu());
-				socket.destroySoon?.();
-				setTimeout(() => socket.destroy(), 1000).unref();
-			}
-		});
-		const scp = new RadflowScp(socket, this, this.nextAssociationId++);
-		scp.on('networkError', (e: Error) => {
-			this.connectionError(socket, e.message);
-			socket.end();
-		});
+		new StorageScp(socket, this, this.nextAssociationId++);
 	}
 
-	/** @internal used by RadflowScp */
+	/** @internal used by StorageScp */
 	hooks() {
 		return {
 			options: this.options,
@@ -261,56 +240,67 @@ export class DicomServer extends TypedEmitter<DicomServerEventMap> {
 }
 
 type Hooks = ReturnType<DicomServer['hooks']>;
-type LibAssociation = InstanceType<typeof dimse.association.Association>;
-type LibContext = InstanceType<typeof dimse.association.PresentationContext>;
-type LibStoreRequest = InstanceType<typeof dimse.requests.CStoreRequest>;
 
-/** One association (one TCP/TLS connection), as dcmjs-dimse's Scp. */
-class RadflowScp extends Scp {
+/** Beyond the size cap, an object is drained (and answered 0xA700) up to this much more; then the association is aborted. */
+const OVERSIZE_DRAIN_BYTES = 64 * 1024 * 1024;
+
+/** A sink error as the DIMSE failure it answers. */
+function sinkFailure(e: unknown): StoreFailure {
+	if (e instanceof InstanceRejectedError) {
+		const map = {
+			out_of_resources: [FailureReason.sinkFailed, DimseStatus.outOfResources],
+			dataset_mismatch: [FailureReason.sopMismatch, DimseStatus.datasetMismatch],
+			cannot_understand: [FailureReason.cannotUnderstand, DimseStatus.cannotUnderstand]
+		} as const;
+		const [reason, status] = map[e.code];
+		return new StoreFailure(reason, status, e.message, { cause: e });
+	}
+	return new StoreFailure(FailureReason.sinkFailed, DimseStatus.outOfResources, 'sink refused the instance', { cause: e });
+}
+
+/** One association (one TCP/TLS connection) of the storage SCP. */
+class StorageScp {
 	private readonly h: Hooks;
 	private readonly id: number;
 	private readonly sock: Socket;
 	private readonly remoteAddress: string;
+	private readonly association: Association;
 	private info: AssociationInfo | null = null;
 	private openedAt = 0;
 	private instances = 0;
 	private bytes = 0;
 	private failures = 0;
-	private released = false;
-	private current: IncomingObject | null = null;
-	private assoc: LibAssociation | null = null;
 
 	constructor(socket: Socket, server: DicomServer, id: number) {
-		const o = server.options;
-		super(socket, { connectTimeout: o.idleTimeoutMs, associationTimeout: o.idleTimeoutMs, pduTimeout: o.idleTimeoutMs });
 		this.h = server.hooks();
 		this.id = id;
 		this.sock = socket;
 		this.remoteAddress = normalizeAddress(socket.remoteAddress);
-		this.on('close', () => this.closed());
-	}
-
-	override associationRequested(association: LibAssociation): void {
-		this.decide(association).catch((e: Error) => {
-			this.h.deps.log({ level: 'error', msg: 'association handling failed', error: e.message });
-			this.sendAssociationReject(RejectResult.transient, RejectSource.serviceUser, RejectReason.noReasonGiven);
-			this.sock.end();
+		const { options } = this.h;
+		this.association = new Association(socket, { maxPduLength: options.maxPduLength, idleTimeoutMs: options.idleTimeoutMs }, {
+			associate: (rq) => this.decide(rq),
+			opened: (rq, contexts) => this.opened(rq, contexts),
+			beginStore: (cmd, ts, resume) => this.beginStore(cmd, ts, resume),
+			completeStore: (cmd, ds, ts) => this.store(cmd, ds as IncomingObject, ts),
+			mustAbort: (ds) => this.mustAbort(ds as IncomingObject),
+			closed: (how) => this.closed(how)
 		});
 	}
 
-	private async decide(association: LibAssociation): Promise<void> {
+	private async decide(rq: AssociateRequest): Promise<AssociateDecision> {
 		const { options, counters, emit, deps } = this.h;
-		this.assoc = association;
-		const callingAe = association.getCallingAeTitle().trim();
-		const calledAe = association.getCalledAeTitle().trim();
-		const reject = (reason: AssociationRejectReason, code: number) => {
+		const { callingAe, calledAe } = rq;
+		const reject = (reason: AssociationRejectReason, source: number, code: number): AssociateDecision => {
 			counters.associationsRejected++;
 			emit('associationRejected', { callingAe, calledAe, remoteAddress: this.remoteAddress, reason });
 			deps.log({ level: 'warn', msg: 'association rejected', callingAe, calledAe, remoteAddress: this.remoteAddress, reason });
-			this.sendAssociationReject(RejectResult.permanent, RejectSource.serviceUser, code);
-			this.sock.end();
+			return { accept: false, result: RejectResult.permanent, source, reason: code };
 		};
-		if (calledAe !== options.aeTitle) return reject(AssociationRejectReason.calledAeNotRecognized, RejectReason.calledAeNotRecognized);
+		if ((rq.protocolVersion & 1) === 0) return reject(AssociationRejectReason.protocolVersionNotSupported, RejectSource.acse, RejectReason.protocolVersionNotSupported);
+		if (rq.applicationContext !== DICOM_APPLICATION_CONTEXT) {
+			return reject(AssociationRejectReason.applicationContextNotSupported, RejectSource.serviceUser, RejectReason.applicationContextNotSupported);
+		}
+		if (calledAe !== options.aeTitle) return reject(AssociationRejectReason.calledAeNotRecognized, RejectSource.serviceUser, RejectReason.calledAeNotRecognized);
 		const peers = options.allowedPeers;
 		const resolved = new Map<string, string[]>();
 		if (peers !== 'any') {
@@ -321,101 +311,80 @@ class RadflowScp extends Scp {
 			}
 		}
 		if (!isPeerAllowed(peers, callingAe, this.remoteAddress, resolved)) {
-			return reject(AssociationRejectReason.callingAeNotRecognized, RejectReason.callingAeNotRecognized);
+			return reject(AssociationRejectReason.callingAeNotRecognized, RejectSource.serviceUser, RejectReason.callingAeNotRecognized);
 		}
-
 		const extra = new Set(options.extraSopClasses ?? []);
-		let accepted = 0;
-		for (const { id } of association.getPresentationContexts()) {
-			const ctx = association.getPresentationContext(id);
-			const d = negotiateContext(ctx.getAbstractSyntaxUid(), ctx.getTransferSyntaxUids(), extra);
+		const contexts = rq.contexts.map((pc): ContextAnswer => {
+			const d = negotiateContext(pc.abstractSyntax, pc.transferSyntaxes, extra);
+			const fallback = pc.transferSyntaxes[0] ?? '1.2.840.10008.1.2';
 			switch (d.result) {
 				case 'accept':
-					ctx.setResult(PresentationContextResult.Accept, d.transferSyntax);
-					accepted++;
-					break;
+					return { id: pc.id, result: ContextResult.acceptance, transferSyntax: d.transferSyntax };
 				case 'abstract-syntax-not-supported':
-					ctx.setResult(PresentationContextResult.RejectAbstractSyntaxNotSupported);
-					break;
+					return { id: pc.id, result: ContextResult.abstractSyntaxNotSupported, transferSyntax: fallback };
 				case 'transfer-syntaxes-not-supported':
-					ctx.setResult(PresentationContextResult.RejectTransferSyntaxesNotSupported);
-					break;
+					return { id: pc.id, result: ContextResult.transferSyntaxesNotSupported, transferSyntax: fallback };
 				default:
-					d satisfies never;
+					return d satisfies never;
 			}
+		});
+		for (const [i, pc] of rq.contexts.entries()) {
+			if (contexts[i].result !== ContextResult.transferSyntaxesNotSupported) continue;
+			// Visible on the Ingest page: a sender proposing only what we refuse (e.g. big endian) cannot store.
+			emit('contextRejected', {
+				associationId: this.id,
+				callingAe,
+				remoteAddress: this.remoteAddress,
+				abstractSyntax: pc.abstractSyntax,
+				transferSyntaxes: pc.transferSyntaxes,
+				reason: 'transfer_syntaxes_not_supported'
+			});
 		}
-		// The A-ASSOCIATE-AC carries the largest PDU *we* receive (PS3.8 D.1); our responses are tiny.
-		association.setMaxPduLength(options.maxPduLength);
 		// PS3.8 allows accepting with every context rejected; the peer then releases.
-		this.sendAssociationAccept();
-		this.info = { id: this.id, callingAe, calledAe, remoteAddress: this.remoteAddress, tls: this.sock instanceof tls.TLSSocket };
+		return { accept: true, contexts };
+	}
+
+	private opened(rq: AssociateRequest, contexts: readonly ContextAnswer[]): void {
+		const { counters, emit, deps, options } = this.h;
+		this.info = { id: this.id, callingAe: rq.callingAe, calledAe: rq.calledAe, remoteAddress: this.remoteAddress, tls: this.sock instanceof tls.TLSSocket };
 		this.openedAt = Date.now();
 		counters.associationsOpen++;
 		counters.associationsTotal++;
-		emit('associationOpened', { ...this.info, acceptedContexts: accepted, maxPduLength: association.getMaxPduLength() });
-		deps.log({ level: 'debug', msg: 'association accepted', associationId: this.id, callingAe, remoteAddress: this.remoteAddress, acceptedContexts: accepted });
+		const acceptedContexts = contexts.filter((c) => c.result === ContextResult.acceptance).length;
+		// The A-ASSOCIATE-AC carries the largest PDU *we* receive (PS3.8 D.1); our responses are tiny.
+		emit('associationOpened', { ...this.info, acceptedContexts, maxPduLength: options.maxPduLength });
+		deps.log({ level: 'debug', msg: 'association accepted', associationId: this.id, callingAe: rq.callingAe, remoteAddress: this.remoteAddress, acceptedContexts });
 	}
 
-	override associationReleaseRequested(): void {
-		this.released = true;
-		this.sendAssociationReleaseResponse();
-	}
-
-	override abort(): void {
-		this.current?.staged?.abort().catch(() => {});
-	}
-
-	override cEchoRequest(request: InstanceType<typeof dimse.requests.CEchoRequest>, callback: (r: InstanceType<typeof CEchoResponse>) => void): void {
-		const response = CEchoResponse.fromRequest(request);
-		response.setStatus(DimseStatus.success);
-		callback(response);
-	}
-
-	override createStoreWritableStream(context: LibContext, request: LibStoreRequest) {
+	private beginStore(cmd: DimseCommand, transferSyntaxUid: string, resume: () => void): DatasetReceiver {
 		const { options, deps } = this.h;
-		const incoming = new IncomingObject({
+		return new IncomingObject({
 			stage: () => deps.blobStore.stage(),
-			sopClassUid: request.getAffectedSopClassUid(),
-			sopInstanceUid: request.getAffectedSopInstanceUid(),
-			transferSyntaxUid: context.getAcceptedTransferSyntaxUid() ?? '',
+			sopClassUid: cmd.affectedSopClassUid,
+			sopInstanceUid: cmd.affectedSopInstanceUid,
+			transferSyntaxUid,
 			callingAe: this.info?.callingAe ?? '',
 			maxObjectBytes: options.maxObjectBytes,
 			headerCaptureBytes: options.headerCaptureBytes ?? 4 * 1024 * 1024,
-			onBackpressure: (paused) => (paused ? this.sock.pause() : this.sock.resume())
-		});
-		this.current = incoming;
-		return incoming;
-	}
-
-	override createDatasetFromStoreWritableStream(writable: unknown, context: LibContext, callback: (dataset: InstanceType<typeof Dataset>) => void): void {
-		const incoming = writable as IncomingObject;
-		void incoming.finished().then(() => {
-			const ds = new Dataset({}, context.getAcceptedTransferSyntaxUid() ?? '');
-			incomingByDataset.set(ds, incoming);
-			callback(ds);
+			onDrain: resume
 		});
 	}
 
-	override cStoreRequest(request: LibStoreRequest, callback: (response: InstanceType<typeof CStoreResponse>) => void): void {
-		void this.store(request).then(({ status, comment }) => {
-			const response = CStoreResponse.fromRequest(request);
-			response.setStatus(status);
-			if (comment) response.setErrorComment(comment.slice(0, 64));
-			callback(response);
-		});
+	/** Far beyond the cap, draining the rest of the object is not worth the bandwidth: abort. */
+	private mustAbort(incoming: IncomingObject): string | null {
+		const cap = this.h.options.maxObjectBytes;
+		if (incoming.received <= cap + OVERSIZE_DRAIN_BYTES) return null;
+		this.reportFailure(new StoreFailure(FailureReason.tooLarge, DimseStatus.outOfResources, `object exceeds ${cap} bytes; association aborted`), null);
+		return `object exceeds ${cap} bytes`;
 	}
 
 	/** Never throws: every outcome is a status. */
-	private async store(request: LibStoreRequest): Promise<{ status: DimseStatus; comment?: string }> {
+	private async store(cmd: DimseCommand, incoming: IncomingObject, transferSyntaxUid: string): Promise<{ status: DimseStatus; comment?: string }> {
 		const { options, deps, counters, emit } = this.h;
-		const ds = request.getDataset();
-		const incoming = ds ? incomingByDataset.get(ds) : undefined;
-		const affectedSop = request.getAffectedSopInstanceUid();
-		const context = this.assoc?.getAcceptedPresentationContextFromRequest(request);
-		const transferSyntaxUid = context?.getAcceptedTransferSyntaxUid() ?? '';
+		const affectedSop = cmd.affectedSopInstanceUid;
 		const callingAe = this.info?.callingAe ?? '';
 		try {
-			if (!incoming) throw new StoreFailure(FailureReason.cannotUnderstand, DimseStatus.cannotUnderstand, 'no dataset received');
+			await incoming.end();
 			if (incoming.tooLarge) {
 				throw new StoreFailure(FailureReason.tooLarge, DimseStatus.outOfResources, `object exceeds ${options.maxObjectBytes} bytes`);
 			}
@@ -431,12 +400,12 @@ class RadflowScp extends Scp {
 				}
 				throw e;
 			}
-			if (attributes.sopInstanceUid !== affectedSop || attributes.sopClassUid !== request.getAffectedSopClassUid()) {
+			if (attributes.sopInstanceUid !== affectedSop || attributes.sopClassUid !== cmd.affectedSopClassUid) {
 				throw new StoreFailure(FailureReason.sopMismatch, DimseStatus.datasetMismatch, 'dataset SOP Class/Instance UID differs from the command');
 			}
-			let stored;
+			let placed: PlacedBlob;
 			try {
-				stored = await incoming.staged.commit({
+				placed = await incoming.staged.place({
 					studyUid: attributes.studyInstanceUid,
 					seriesUid: attributes.seriesInstanceUid,
 					sopUid: attributes.sopInstanceUid
@@ -444,30 +413,36 @@ class RadflowScp extends Scp {
 			} catch (e) {
 				throw new StoreFailure(FailureReason.storageFailed, DimseStatus.outOfResources, 'storage commit failed', { cause: e });
 			}
-			try {
-				await deps.sink.store({
-					attributes,
-					blobPath: stored.path,
-					size: stored.size,
-					transferSyntaxUid,
-					sopClassUid: attributes.sopClassUid,
-					replaced: !stored.created,
-					callingAe,
-					calledAe: this.info?.calledAe ?? '',
-					remoteAddress: this.remoteAddress,
-					associationId: this.id
+			const stored = { path: placed.path, size: placed.size, created: placed.created };
+			const flushed = () =>
+				placed.durable().catch((e: unknown) => {
+					throw new StoreFailure(FailureReason.storageFailed, DimseStatus.outOfResources, 'storage flush failed', { cause: e });
 				});
-			} catch (e) {
-				if (e instanceof InstanceRejectedError) {
-					const map = {
-						out_of_resources: [FailureReason.sinkFailed, DimseStatus.outOfResources],
-						dataset_mismatch: [FailureReason.sopMismatch, DimseStatus.datasetMismatch],
-						cannot_understand: [FailureReason.cannotUnderstand, DimseStatus.cannotUnderstand]
-					} as const;
-					const [reason, status] = map[e.code];
-					throw new StoreFailure(reason, status, e.message, { cause: e });
-				}
-				throw new StoreFailure(FailureReason.sinkFailed, DimseStatus.outOfResources, 'sink refused the instance', { cause: e });
+			const filed = () =>
+				deps.sink
+					.store({
+						attributes,
+						blobPath: stored.path,
+						size: stored.size,
+						transferSyntaxUid,
+						sopClassUid: attributes.sopClassUid,
+						replaced: !stored.created,
+						callingAe,
+						calledAe: this.info?.calledAe ?? '',
+						remoteAddress: this.remoteAddress,
+						associationId: this.id
+					})
+					.catch((e: unknown) => {
+						throw sinkFailure(e);
+					});
+			if (options.flushBeforeDatabase !== false) {
+				await flushed();
+				await filed();
+			} else {
+				// Both before Success; the blob flush and the database commit overlap (see DicomServerOptions).
+				const [f, d] = await Promise.allSettled([flushed(), filed()]);
+				if (f.status === 'rejected') throw f.reason;
+				if (d.status === 'rejected') throw d.reason;
 			}
 			this.instances++;
 			this.bytes += stored.size;
@@ -487,32 +462,40 @@ class RadflowScp extends Scp {
 				e instanceof StoreFailure
 					? e
 					: new StoreFailure(FailureReason.storageFailed, DimseStatus.outOfResources, (e as Error).message, { cause: e });
-			this.failures++;
-			counters.failedObjects[f.reason]++;
-			const cause = f.cause instanceof Error ? f.cause.message : undefined;
-			emit('rejected', {
-				associationId: this.id,
-				reason: f.reason,
-				status: f.status,
-				sopInstanceUid: affectedSop || null,
-				callingAe,
-				remoteAddress: this.remoteAddress,
-				message: f.message
-			});
-			deps.log({ level: 'warn', msg: 'c-store failed', associationId: this.id, reason: f.reason, status: f.status, error: f.message, cause });
+			this.reportFailure(f, affectedSop);
 			return { status: f.status, comment: f.message };
 		} finally {
-			await incoming?.staged?.abort().catch(() => {});
-			if (this.current === incoming) this.current = null;
+			await incoming.abort();
 		}
 	}
 
-	private closed(): void {
-		this.current?.destroy();
-		void this.current?.staged?.abort().catch(() => {});
-		this.current = null;
+	private reportFailure(f: StoreFailure, sopInstanceUid: string | null): void {
+		const { deps, counters, emit } = this.h;
+		this.failures++;
+		counters.failedObjects[f.reason]++;
+		const cause = f.cause instanceof Error ? f.cause.message : undefined;
+		emit('rejected', {
+			associationId: this.id,
+			reason: f.reason,
+			status: f.status,
+			sopInstanceUid: sopInstanceUid || null,
+			callingAe: this.info?.callingAe ?? '',
+			remoteAddress: this.remoteAddress,
+			message: f.message
+		});
+		deps.log({ level: 'warn', msg: 'c-store failed', associationId: this.id, reason: f.reason, status: f.status, error: f.message, cause });
+	}
+
+	private closed(how: { released: boolean; dataset: DatasetReceiver | null; error: string | null }): void {
+		void (how.dataset as IncomingObject | null)?.abort();
+		const { counters, emit, deps } = this.h;
+		// A connection-level problem (bad PDU, timeout, abort mid-object) is visible, never silent.
+		if (how.error && !how.released) {
+			counters.connectionErrors++;
+			emit('connectionError', { remoteAddress: this.remoteAddress, message: how.error, associationId: this.info ? this.id : null, callingAe: this.info?.callingAe ?? null });
+			deps.log({ level: 'warn', msg: 'connection error', associationId: this.id, remoteAddress: this.remoteAddress, error: how.error });
+		}
 		if (!this.info) return;
-		const { counters, emit } = this.h;
 		counters.associationsOpen--;
 		emit('associationClosed', {
 			...this.info,
@@ -520,7 +503,7 @@ class RadflowScp extends Scp {
 			bytes: this.bytes,
 			failures: this.failures,
 			durationMs: Date.now() - this.openedAt,
-			released: this.released
+			released: how.released
 		});
 		this.info = null;
 	}

@@ -26,14 +26,28 @@ export interface StoredBlob {
 	created: boolean;
 }
 
+/** A blob that has its name; `durable()` resolves once bytes and name survive a crash. */
+export interface PlacedBlob extends StoredBlob {
+	durable(): Promise<void>;
+}
+
 /** A write in progress: bytes go to a temp file until `commit` moves them into place. */
 export interface StagedBlob {
 	readonly tempPath: string;
 	write(chunk: Uint8Array): Promise<void>;
+	/** Appends several chunks with one system call where possible. */
+	writev(chunks: readonly Uint8Array[]): Promise<void>;
 	/** Bytes written so far. */
 	readonly size: number;
-	/** fsync + rename + fsync dir; after this the blob is durable under `key`. */
+	/** fdatasync + rename + fsync dir; after this the blob is durable under `key`. */
 	commit(key: BlobKey): Promise<StoredBlob>;
+	/**
+	 * Commit in two steps, so the caller can overlap the flush with other work:
+	 * `place` gives the blob its name (readable, complete, not yet durable);
+	 * `durable` flushes it. A replaced blob (a resend) is flushed before it takes
+	 * the name, so a crash never leaves a stored object half-replaced.
+	 */
+	place(key: BlobKey): Promise<PlacedBlob>;
 	/** Drops the temp file; safe to call more than once, and after commit (no-op). */
 	abort(): Promise<void>;
 }
@@ -54,12 +68,46 @@ export class BlobStoreError extends Error {
 	}
 }
 
-async function fsyncDirOnce(dir: string): Promise<void> {
-	const h = await open(dir, 'r');
-	try {
-		await h.sync();
-	} finally {
-		await h.close();
+/**
+ * Open read-only handles on recently used directories, so a directory fsync is
+ * one system call instead of open + fsync + close. Handles in use are never closed.
+ */
+class DirHandles {
+	private readonly open = new Map<string, { handle: Promise<FileHandle>; users: number }>();
+	constructor(private readonly max = 128) {}
+
+	async sync(dir: string): Promise<void> {
+		let e = this.open.get(dir);
+		if (!e) {
+			this.evict();
+			e = { handle: open(dir, 'r'), users: 0 };
+			this.open.set(dir, e);
+			e.handle.catch(() => this.open.delete(dir));
+		}
+		e.users++;
+		try {
+			await (await e.handle).sync();
+		} finally {
+			e.users--;
+		}
+	}
+
+	private evict(): void {
+		if (this.open.size < this.max) return;
+		for (const [dir, e] of this.open) {
+			if (e.users > 0) continue;
+			this.open.delete(dir);
+			void e.handle.then((h) => h.close()).catch(() => {});
+			if (this.open.size < this.max) return;
+		}
+	}
+
+	forget(): void {
+		for (const [dir, e] of this.open) {
+			if (e.users > 0) continue;
+			this.open.delete(dir);
+			void e.handle.then((h) => h.close()).catch(() => {});
+		}
 	}
 }
 
@@ -69,12 +117,13 @@ async function fsyncDirOnce(dir: string): Promise<void> {
  * them). Concurrent associations filing the same series pay one fsync, not one each.
  */
 class DirSyncer {
+	constructor(private readonly fsyncDirOnce: (dir: string) => Promise<void>) {}
 	private readonly state = new Map<string, { running: Promise<void>; next: Promise<void> | null }>();
 
 	sync(dir: string): Promise<void> {
 		const st = this.state.get(dir);
 		if (!st) {
-			const running = fsyncDirOnce(dir).finally(() => {
+			const running = this.fsyncDirOnce(dir).finally(() => {
 				const cur = this.state.get(dir);
 				if (cur && cur.running === running && !cur.next) this.state.delete(dir);
 			});
@@ -87,7 +136,7 @@ class DirSyncer {
 				const next = st.next!;
 				st.running = next;
 				st.next = null;
-				return fsyncDirOnce(dir).finally(() => {
+				return this.fsyncDirOnce(dir).finally(() => {
 					if (this.state.get(dir) === st && st.running === next && !st.next) this.state.delete(dir);
 				});
 			});
@@ -100,7 +149,8 @@ export class FileBlobStore implements BlobStore {
 	readonly root: string;
 	private readonly tmpDir: string;
 
-	private readonly dirSync = new DirSyncer();
+	private readonly dirHandles = new DirHandles();
+	private readonly dirSync = new DirSyncer((dir) => this.dirHandles.sync(dir));
 	/** Directories known to exist (created by us): saves a mkdir per object. */
 	private readonly knownDirs = new Set<string>();
 
@@ -110,9 +160,17 @@ export class FileBlobStore implements BlobStore {
 		this.tmpDir = join(root, '.tmp');
 	}
 
+	/**
+	 * Creates `dir` (and missing parents) once; a directory we created is made
+	 * durable by fsyncing its parent, so the entries renamed into it survive a crash.
+	 */
 	private async ensureDir(dir: string): Promise<void> {
 		if (this.knownDirs.has(dir)) return;
-		await mkdir(dir, { recursive: true });
+		const first = await mkdir(dir, { recursive: true });
+		if (first) {
+			// mkdir returns the first directory it created: every parent from there up to dir's parent changed.
+			for (let d = dir; d.length >= first.length; d = dirname(d)) await this.dirSync.sync(dirname(d));
+		}
 		if (this.knownDirs.size > 10_000) this.knownDirs.clear();
 		this.knownDirs.add(dir);
 	}
@@ -138,7 +196,7 @@ export class FileBlobStore implements BlobStore {
 		let done = false;
 		let committed = false;
 		const store = this;
-		return {
+		const blob: StagedBlob = {
 			tempPath,
 			get size() {
 				return size;
@@ -151,30 +209,74 @@ export class FileBlobStore implements BlobStore {
 				}
 				size += chunk.length;
 			},
-			async commit(key) {
-				const path = store.pathOf(key);
-				try {
-					await handle.sync();
-					await handle.close();
-					done = true;
-					await store.ensureDir(dirname(path));
-					const created = !(await store.existsPath(path));
-					await rename(tempPath, path).catch(async (e: NodeJS.ErrnoException) => {
-						// Removed behind our back (cleanup, tests): forget it and create it again.
-						if (e.code !== 'ENOENT') throw e;
-						store.knownDirs.clear();
-						await store.ensureDir(store.tmpDir);
-						await store.ensureDir(dirname(path));
-						await rename(tempPath, path);
-					});
-					committed = true;
-					await store.dirSync.sync(dirname(path));
-					return { path, size, created };
-				} catch (e) {
-					if (committed) throw new BlobStoreError('io_error', `could not sync blob directory: ${(e as Error).message}`, { cause: e });
-					await rm(tempPath, { force: true });
-					throw new BlobStoreError('io_error', `could not commit blob: ${(e as Error).message}`, { cause: e });
+			async writev(chunks) {
+				const total = chunks.reduce((n, c) => n + c.length, 0);
+				const { bytesWritten } = await handle.writev(chunks as Uint8Array[]);
+				if (bytesWritten < total) {
+					// A short write (rare): finish it chunk by chunk from where it stopped.
+					let skip = bytesWritten;
+					for (const c of chunks) {
+						if (skip >= c.length) {
+							skip -= c.length;
+							continue;
+						}
+						const rest = c.subarray(skip);
+						skip = 0;
+						let off = 0;
+						while (off < rest.length) off += (await handle.write(rest, off, rest.length - off)).bytesWritten;
+					}
 				}
+				size += total;
+			},
+			async commit(key) {
+				const placed = await blob.place(key);
+				await placed.durable();
+				return { path: placed.path, size: placed.size, created: placed.created };
+			},
+			async place(key) {
+				const path = store.pathOf(key);
+				let renamed = false;
+				let created = false;
+				const fail = async (e: unknown): Promise<never> => {
+					if (!done) {
+						done = true;
+						await handle.close().catch(() => {});
+					}
+					// A new object that failed is removed; a replaced one keeps the (complete) bytes it got.
+					if (!renamed || created) await rm(renamed ? path : tempPath, { force: true }).catch(() => {});
+					committed = true; // nothing left to abort
+					throw new BlobStoreError('io_error', `could not commit blob: ${(e as Error).message}`, { cause: e });
+				};
+				try {
+					const [, exists] = await Promise.all([store.ensureDir(dirname(path)), store.existsPath(path)]);
+					created = !exists;
+					// A resend replaces a stored object: its bytes are durable before they take the name.
+					if (!created) await handle.datasync();
+					await store.renameInto(tempPath, path);
+					renamed = true;
+				} catch (e) {
+					return fail(e);
+				}
+				committed = true;
+				let flushing: Promise<void> | null = null;
+				return {
+					path,
+					size,
+					created,
+					durable: () =>
+						(flushing ??= (async () => {
+							try {
+								// A new name holds nothing to lose, so it was renamed first: the file's fdatasync commits
+								// the rename in the same journal transaction and the directory fsync after it is cheap.
+								if (created) await handle.datasync();
+								done = true;
+								await Promise.all([handle.close(), store.dirSync.sync(dirname(path))]);
+							} catch (e) {
+								committed = false;
+								await fail(e);
+							}
+						})())
+				};
 			},
 			async abort() {
 				// After a commit the temp file is the blob: nothing to drop.
@@ -186,6 +288,21 @@ export class FileBlobStore implements BlobStore {
 				await rm(tempPath, { force: true });
 			}
 		};
+		return blob;
+	}
+
+	/** rename(2) into `path`; a directory removed behind our back (cleanup, tests) is created again. */
+	private async renameInto(tempPath: string, path: string): Promise<void> {
+		try {
+			await rename(tempPath, path);
+		} catch (e) {
+			if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+			this.knownDirs.clear();
+			this.dirHandles.forget();
+			await this.ensureDir(this.tmpDir);
+			await this.ensureDir(dirname(path));
+			await rename(tempPath, path);
+		}
 	}
 
 	async put(key: BlobKey, data: Uint8Array | Readable): Promise<StoredBlob> {

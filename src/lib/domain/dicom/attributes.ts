@@ -93,8 +93,14 @@ export interface InstanceAttributes {
 	warnings: string[];
 }
 
-function first(ds: DicomJsonDataset, tag: string): unknown {
-	return ds[tag]?.Value?.[0];
+/**
+ * First value of a text or numeric attribute. A binary value (the sender's VR was
+ * wrong, or the bytes were) counts as absent: stringifying it would be garbage,
+ * and for a huge declared length more than a string can hold.
+ */
+function first(ds: DicomJsonDataset, tag: string): string | number | undefined {
+	const v = ds[tag]?.Value?.[0];
+	return typeof v === 'string' || typeof v === 'number' ? v : undefined;
 }
 
 function str(ds: DicomJsonDataset, tag: string): string | null {
@@ -119,8 +125,13 @@ function uid(ds: DicomJsonDataset, tag: string, name: string): string {
 }
 
 function pn(ds: DicomJsonDataset, tag: string): PersonName | null {
-	const v = first(ds, tag);
-	return parsePersonName(v as Parameters<typeof parsePersonName>[0]);
+	const v = ds[tag]?.Value?.[0];
+	if (typeof v === 'string') return parsePersonName(v);
+	// The DICOM JSON form: {Alphabetic, Ideographic, Phonetic}, each a string when present.
+	if (typeof v !== 'object' || v === null || ArrayBuffer.isView(v) || v instanceof ArrayBuffer) return null;
+	const { Alphabetic, Ideographic, Phonetic } = v as Record<string, unknown>;
+	const text = (x: unknown) => (typeof x === 'string' ? x : undefined);
+	return parsePersonName({ Alphabetic: text(Alphabetic), Ideographic: text(Ideographic), Phonetic: text(Phonetic) });
 }
 
 /**
@@ -133,7 +144,7 @@ function pn(ds: DicomJsonDataset, tag: string): PersonName | null {
  */
 export function extractInstanceAttributes(ds: DicomJsonDataset): InstanceAttributes {
 	const warnings: string[] = [];
-	const charsetValue = ds[Tag.SpecificCharacterSet]?.Value as string[] | undefined;
+	const charsetValue = ds[Tag.SpecificCharacterSet]?.Value?.filter((v): v is string => typeof v === 'string');
 	const characterSet = resolveCharacterSet(charsetValue);
 	if (characterSet.unsupported.length) warnings.push(`unsupported character set ${characterSet.unsupported.join('\\')}`);
 

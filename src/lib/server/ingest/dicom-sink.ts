@@ -16,6 +16,7 @@
 import type { InstanceSink, ReceivedInstance } from '../../../../workers/dicom/server';
 import { InstanceRejectedError } from '../../../../workers/dicom/server';
 import type { Sql, SqlLike } from '../db/client';
+import { reserveConnection } from '../db/pipelined';
 import { applyStudyCommandTx, foldStudyCommands, sendFollowUps, STUDY_ROW_SELECT, toStudyRow, type FoldedCommand } from '../events/transition';
 import type { FollowUp } from '../../domain/study/lifecycle';
 import { insertEvents, type NewEvent } from '../events/store';
@@ -341,14 +342,37 @@ export class DbInstanceSink implements InstanceSink {
 	 */
 	private async writeBatchTx(batch: Pending[]): Promise<StoreOutcome[]> {
 		this.afterCommit = null;
-		const outs = (await this.o.sql.begin((tx) => this.writeBatch(tx, batch))) as StoreOutcome[];
-		const after = this.afterCommit as (() => void) | null;
-		this.afterCommit = null;
-		after?.();
-		return outs;
+		// BEGIN travels with the first reads and COMMIT with the last writes (one
+		// pipeline each): two round trips for a batch in the common case, not four.
+		const conn = await reserveConnection(this.o.sql);
+		let committed = false;
+		try {
+			// Settled (never unhandled) even when the batch fails before it is awaited.
+			const begin = Promise.resolve(conn.unsafe('BEGIN')).then(() => null, (e: unknown) => ({ e }));
+			const outs = await this.writeBatch(conn, batch, () => {
+				committed = true;
+				return conn.unsafe('COMMIT');
+			});
+			const beginFailed = await begin;
+			if (beginFailed) throw beginFailed.e;
+			if (!committed) {
+				committed = true;
+				await conn.unsafe('COMMIT');
+			}
+			const after = this.afterCommit as (() => void) | null;
+			this.afterCommit = null;
+			after?.();
+			return outs;
+		} catch (err) {
+			// After a failed statement PostgreSQL turns a pipelined COMMIT into a rollback; otherwise roll back here.
+			if (!committed) await conn.unsafe('ROLLBACK').catch(() => {});
+			throw err;
+		} finally {
+			conn.release();
+		}
 	}
 
-	private async writeBatch(tx: SqlLike, batch: Pending[]): Promise<StoreOutcome[]> {
+	private async writeBatch(tx: SqlLike, batch: Pending[], commit: () => PromiseLike<unknown>): Promise<StoreOutcome[]> {
 		const outs: (StoreOutcome | null)[] = batch.map(() => null);
 		// Same SOP twice in one batch: the later one is a resend of the earlier.
 		const firstBySop = new Map<string, number>();
@@ -394,7 +418,8 @@ export class DbInstanceSink implements InstanceSink {
 					SELECT ${STUDY_ROW_SELECT}, study_instance_uid AS uid, order_id, series_count, description
 					FROM studies WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE
 				) st LEFT JOIN orders o ON o.id = st.order_id`,
-				[ids] as never[]
+				[ids] as never[],
+				{ prepare: true }
 			),
 			tx<{ sop: string; studyId: number }[]>`SELECT sop_instance_uid AS sop, study_id AS "studyId" FROM instances WHERE sop_instance_uid = ANY(${sops}::text[])`,
 			tx<{ key: string }[]>`SELECT key FROM event_keys WHERE key = ANY(${sops.map((u) => `sop:${u}`)}::text[])`
@@ -535,33 +560,42 @@ export class DbInstanceSink implements InstanceSink {
 		// 6. One pipeline: rows, counters, the lifecycle updates, then the events (which take the id-order lock last).
 		if (instRows.length > 0) {
 			const writes = [
+				// Rows and counters in one statement (three tables, each row touched once).
 				tx.unsafe(
-					`INSERT INTO instances (sop_instance_uid, series_id, study_id, sop_class_uid, transfer_syntax_uid, blob_path, size_bytes, calling_ae, received_at)
-					SELECT sop, series_id, study_id, sop_class, ts, path, size, ae, at FROM json_to_recordset($1::text::json)
-						AS x(sop text, series_id bigint, study_id bigint, sop_class text, ts text, path text, size bigint, ae text, at timestamptz)`,
-					[JSON.stringify(instRows)],
-					{ prepare: true }
-				),
-				tx.unsafe(
-					`UPDATE series s SET instance_count = s.instance_count + x.n
-					FROM json_to_recordset($1::text::json) AS x(id bigint, n integer) WHERE s.id = x.id`,
-					[JSON.stringify([...perSeries].map(([id, n]) => ({ id, n })))],
-					{ prepare: true }
-				),
-				tx.unsafe(
-					`UPDATE studies s SET instance_count = s.instance_count + x.n, series_count = s.series_count + x.new_series,
-						last_image_at = GREATEST(s.last_image_at, x.last), modality = COALESCE(s.modality, x.modality),
-						description = COALESCE(s.description, x.description)
-					FROM json_to_recordset($1::text::json) AS x(id bigint, n integer, new_series integer, last timestamptz, modality text, description text)
-					WHERE s.id = x.id`,
-					[JSON.stringify([...studyCounts].map(([id, c]) => ({ id, n: c.n, new_series: c.newSeries, last: c.last, modality: c.modality, description: c.description })))],
+					`WITH inst AS (
+						INSERT INTO instances (sop_instance_uid, series_id, study_id, sop_class_uid, transfer_syntax_uid, blob_path, size_bytes, calling_ae, received_at)
+						SELECT sop, series_id, study_id, sop_class, ts, path, size, ae, at FROM json_to_recordset($1::text::json)
+							AS x(sop text, series_id bigint, study_id bigint, sop_class text, ts text, path text, size bigint, ae text, at timestamptz)
+						RETURNING 1
+					), ser AS (
+						UPDATE series s SET instance_count = s.instance_count + x.n
+						FROM json_to_recordset($2::text::json) AS x(id bigint, n integer) WHERE s.id = x.id
+						RETURNING 1
+					), stu AS (
+						UPDATE studies s SET instance_count = s.instance_count + x.n, series_count = s.series_count + x.new_series,
+							last_image_at = GREATEST(s.last_image_at, x.last), modality = COALESCE(s.modality, x.modality),
+							description = COALESCE(s.description, x.description)
+						FROM json_to_recordset($3::text::json) AS x(id bigint, n integer, new_series integer, last timestamptz, modality text, description text)
+						WHERE s.id = x.id
+						RETURNING 1
+					)
+					SELECT (SELECT count(*) FROM inst) AS instances, (SELECT count(*) FROM ser) AS series, (SELECT count(*) FROM stu) AS studies`,
+					[
+						JSON.stringify(instRows),
+						JSON.stringify([...perSeries].map(([id, n]) => ({ id, n }))),
+						JSON.stringify([...studyCounts].map(([id, c]) => ({ id, n: c.n, new_series: c.newSeries, last: c.last, modality: c.modality, description: c.description })))
+					],
 					{ prepare: true }
 				),
 				...updates.map((u) => tx.unsafe(u.text, u.values as never[], { prepare: true }))
 			];
-			// execute() sends now, so the writes precede the event lock on the wire.
+			// execute() sends now, so the writes precede the event lock on the wire, and COMMIT follows them.
 			for (const w of writes) w.execute();
-			await Promise.all([...writes, events.length > 0 ? insertEvents(tx, events) : null]);
+			const sent = [...writes, events.length > 0 ? insertEvents(tx, events) : null, commit()];
+			// Every reply is in before the connection is handed back; the first failure is the one reported.
+			const settled = await Promise.allSettled(sent);
+			const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+			if (failed) throw failed.reason;
 		}
 		const until = Date.now();
 		this.afterCommit = () => {

@@ -76,6 +76,19 @@ export function collectDicomStatus(server: DicomServer, extra: () => Record<stri
 	server.on('rejected', (r) =>
 		push(failures, { at: new Date().toISOString(), reason: r.reason, status: r.status, callingAe: r.callingAe, sopInstanceUid: r.sopInstanceUid, message: r.message })
 	);
+	server.on('contextRejected', (r) =>
+		push(failures, {
+			at: new Date().toISOString(),
+			reason: r.reason,
+			status: 0,
+			callingAe: r.callingAe,
+			sopInstanceUid: null,
+			message: `presentation context ${r.abstractSyntax} refused: none of ${r.transferSyntaxes.join(', ')} is accepted`
+		})
+	);
+	server.on('connectionError', (r) =>
+		push(failures, { at: new Date().toISOString(), reason: 'connection_error', status: 0, callingAe: r.callingAe ?? '', sopInstanceUid: null, message: r.message })
+	);
 	return () => {
 		const s = server.stats();
 		return {
