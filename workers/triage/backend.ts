@@ -71,7 +71,10 @@ async function startWasm(): Promise<string> {
 	await tf.ready();
 	const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
 	const threads = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
-	return `wasm simd=${simd} threads=${threads}`;
+	// tfjs-backend-wasm turns threads off under Node.js (tfjs issue 3830), so the threaded binary
+	// is never picked here; SIMD is what speeds it up. Say so rather than leave "false" unexplained.
+	const why = !threads && tf.env().get('IS_NODE') ? ' (threads: not offered by tfjs-backend-wasm under Node.js)' : '';
+	return `wasm simd=${simd} threads=${threads}${why}`;
 }
 
 async function startNative(gpu: boolean): Promise<string> {

@@ -1,8 +1,11 @@
 import { describe, it, expect } from 'vitest';
 import { chestXr, CtEncoding, headCtSlice, Photometric, type PhantomImage } from '../../src/lib/domain/triage/phantom';
 import { toModelInput } from '../../src/lib/domain/triage/preprocess';
-import { decodeDicom, readHeader, TransferSyntax } from './dicom';
+// @ts-ignore -- dcmjs ships no type declarations
+import dcmjs from 'dcmjs';
+import { decodeDicom, decodeDicomReference, frameFromScan, readHeader, readHeaderReference, TransferSyntax } from './dicom';
 import { phantomToPart10 } from './part10';
+import { scanPart10 } from './scan';
 
 const hu = (img: PhantomImage) => Array.from(img.pixels, (v) => v * img.rescaleSlope + img.rescaleIntercept);
 
@@ -99,5 +102,71 @@ describe('decodeDicom', () => {
 	it('reads the header alone for series selection', () => {
 		const h = readHeader(phantomToPart10(headCtSlice(4, { size: 16 }), { seriesDescription: 'AX BONE', convolutionKernel: 'H70h', imagePositionPatient: [0, 0, 42] }));
 		expect(h.ok && h.attributes).toMatchObject({ seriesDescription: 'AX BONE', convolutionKernel: 'H70h', imagePositionPatient: [0, 0, 42] });
+	});
+});
+
+/** Re-write a Part-10 file through dcmjs with extra elements (sequences, private tags) before Pixel Data. */
+function withExtras(buf: ArrayBuffer, extras: Record<string, unknown>): ArrayBuffer {
+	const { data } = dcmjs as { data: any }; // eslint-disable-line @typescript-eslint/no-explicit-any
+	const file = data.DicomMessage.readFile(buf);
+	const ds = { ...data.DicomMetaDictionary.naturalizeDataset(file.dict), ...extras };
+	const out = new data.DicomDict(file.meta);
+	out.dict = data.DicomMetaDictionary.denaturalizeDataset(ds);
+	return out.write();
+}
+
+describe('element scanner (fast path) against dcmjs (reference)', () => {
+	const variants: [string, ArrayBuffer][] = [];
+	for (const ts of [TransferSyntax.implicitLittle, TransferSyntax.explicitLittle]) {
+		for (const encoding of [CtEncoding.unsigned12, CtEncoding.signedOffset, CtEncoding.signedHu]) {
+			variants.push([`16-bit ${encoding} CT, ${ts}`, phantomToPart10(headCtSlice(41, { size: 40, encoding }), { transferSyntaxUid: ts, imagePositionPatient: [-1.5, 2, 37.25], instanceNumber: 7 })]);
+		}
+		variants.push([`8-bit signed CT, ${ts}`, phantomToPart10(headCtSlice(42, { size: 30, encoding: CtEncoding.signedHu }), { transferSyntaxUid: ts, eightBit: true })]);
+		variants.push([`MONOCHROME1 radiograph, ${ts}`, phantomToPart10(chestXr(43, { size: 48, photometric: Photometric.monochrome1 }), { transferSyntaxUid: ts })]);
+		const withSequences = withExtras(phantomToPart10(headCtSlice(44, { size: 24 }), { transferSyntaxUid: ts }), {
+			ReferencedImageSequence: [{ ReferencedSOPClassUID: '1.2.840.10008.5.1.4.1.1.2', ReferencedSOPInstanceUID: '2.25.1' }, { ReferencedSOPInstanceUID: '2.25.2' }],
+			ProcedureCodeSequence: [{ CodeValue: 'CTHEAD', CodingSchemeDesignator: 'L', CodeMeaning: 'CT head', ConceptNameCodeSequence: [{ CodeValue: 'x' }] }],
+			SeriesDescription: 'AXIAL 5MM BRAIN ÄÖ'
+		});
+		variants.push([`sequences (nested) before Pixel Data, ${ts}`, withSequences]);
+	}
+
+	for (const [name, buf] of variants) {
+		it(`decodes the same image and attributes as dcmjs: ${name}`, () => {
+			expect(scanPart10(new Uint8Array(buf))).not.toBeNull();
+			const fast = decodeDicom(buf);
+			const ref = decodeDicomReference(buf);
+			if (!fast.ok || !ref.ok) throw new Error('expected both readers to decode');
+			expect({ ...fast.image, stored: Array.from(fast.image.stored), values: Array.from(fast.image.values) }).toEqual({
+				...ref.image,
+				stored: Array.from(ref.image.stored),
+				values: Array.from(ref.image.values)
+			});
+			expect(readHeader(buf)).toEqual(readHeaderReference(buf));
+		});
+	}
+
+	it('reads pixel data at an odd byte offset (a view into a larger buffer)', () => {
+		const buf = new Uint8Array(phantomToPart10(headCtSlice(45, { size: 16 })));
+		const shifted = new Uint8Array(buf.length + 1);
+		shifted.set(buf, 1);
+		const view = shifted.subarray(1);
+		const fast = decodeDicom(view);
+		const ref = decodeDicomReference(buf);
+		expect(fast.ok && ref.ok && Array.from(fast.image.values)).toEqual(ref.ok && Array.from(ref.image.values));
+	});
+
+	it('declines what it does not handle, and decodeDicom still answers like the reference', () => {
+		const jpeg = phantomToPart10(headCtSlice(46, { size: 16 }), { transferSyntaxUid: TransferSyntax.jpegBaseline });
+		const img = headCtSlice(47, { size: 16 });
+		const truncated = phantomToPart10({ ...img, pixels: img.pixels.slice(0, 100) as Uint16Array });
+		for (const buf of [jpeg, new Uint8Array(300).buffer, new Uint8Array([1, 2, 3]).buffer]) expect(scanPart10(new Uint8Array(buf))).toBeNull();
+		// well-formed elements, too few pixels for Rows × Columns: the scan succeeds, the frame is declined
+		expect(frameFromScan(scanPart10(new Uint8Array(truncated))!)).toBeNull();
+		for (const buf of [jpeg, truncated, new Uint8Array(300).buffer, new Uint8Array([1, 2, 3]).buffer]) {
+			const r = decodeDicom(buf);
+			expect(r.ok).toBe(false);
+			expect(r).toEqual(decodeDicomReference(buf));
+		}
 	});
 });

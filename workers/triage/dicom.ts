@@ -9,7 +9,8 @@
  */
 // @ts-ignore -- dcmjs ships no type declarations; the subset we use is typed below
 import dcmjs from 'dcmjs';
-import { rescale } from '../../src/lib/domain/triage/preprocess';
+import { rescale, storedValues, type StoredFrame } from '../../src/lib/domain/triage/preprocess';
+import { scanPart10, ScanTag, ScanValues, type Part10Scan } from './scan';
 
 /** The subset of dcmjs we use (it ships no type declarations). */
 interface DcmjsData {
@@ -89,7 +90,8 @@ export interface ImageAttributes {
 	sliceThickness?: number;
 }
 
-export interface DecodedImage {
+/** What the header says about the pixels of one image. */
+export interface ImageHeader {
 	transferSyntaxUid: string;
 	rows: number;
 	columns: number;
@@ -100,13 +102,21 @@ export interface DecodedImage {
 	photometricInterpretation: 'MONOCHROME1' | 'MONOCHROME2';
 	rescaleSlope: number;
 	rescaleIntercept: number;
+	/** MONOCHROME1: invert after windowing. */
+	invert: boolean;
+	attributes: ImageAttributes;
+}
+
+export interface DecodedImage extends ImageHeader {
 	/** Stored values of the requested frame (sign-extended, high bits masked). */
 	stored: Int32Array;
 	/** After the Modality LUT (HU for CT). */
 	values: Float32Array;
-	/** MONOCHROME1: invert after windowing. */
-	invert: boolean;
-	attributes: ImageAttributes;
+}
+
+/** One frame as stored words (no per-pixel copies), for frameToModelInput. */
+export interface DecodedFrame extends ImageHeader {
+	frame: StoredFrame;
 }
 
 export type DecodeResult =
@@ -151,8 +161,89 @@ function pixelBytes(value: unknown): Uint8Array | undefined {
  * Decode one frame of a greyscale image from Part-10 bytes.
  * Supports Implicit and Explicit VR Little Endian, 8 or 16 bits allocated,
  * signed or unsigned, any Bits Stored ≤ Bits Allocated, MONOCHROME1/2.
+ * Uses the element scanner when it can, else the dcmjs reference reader;
+ * both give the same image.
  */
 export function decodeDicom(bytes: ArrayBuffer | Uint8Array, opts: { frame?: number } = {}): DecodeResult {
+	const scan = scanPart10(asBytes(bytes));
+	const fast = scan ? frameFromScan(scan, opts.frame) : null;
+	if (!fast) return decodeDicomReference(bytes, opts);
+	const stored = storedValues(fast.frame);
+	const { frame: _, ...header } = fast;
+	return { ok: true, image: { ...header, stored, values: rescale(stored, fast.rescaleSlope, fast.rescaleIntercept) } };
+}
+
+const asBytes = (b: ArrayBuffer | Uint8Array): Uint8Array => (b instanceof Uint8Array ? b : new Uint8Array(b));
+
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * One frame straight from a scan: header checks as in the reference reader,
+ * pixels as a view on the file's words. Null when the reference reader
+ * should answer instead (anything unusual, including every failure, so
+ * failure messages come from one place).
+ */
+export function frameFromScan(scan: Part10Scan, frame = 0): DecodedFrame | null {
+	const v = new ScanValues(scan);
+	const rows = v.us(ScanTag.rows);
+	const columns = v.us(ScanTag.columns);
+	const bitsAllocated = v.us(ScanTag.bitsAllocated);
+	const bitsStored = v.us(ScanTag.bitsStored) ?? bitsAllocated;
+	const pixelRepresentation = v.us(ScanTag.pixelRepresentation) ?? 0;
+	const samples = v.us(ScanTag.samplesPerPixel) ?? 1;
+	const photometric = v.string(ScanTag.photometricInterpretation);
+	const frames = v.number(ScanTag.numberOfFrames) ?? 1;
+	if (!rows || !columns || !bitsAllocated || !bitsStored || !scan.pixelData) return null;
+	if (samples !== 1 || (photometric !== 'MONOCHROME1' && photometric !== 'MONOCHROME2')) return null;
+	if ((bitsAllocated !== 8 && bitsAllocated !== 16) || bitsStored > bitsAllocated || bitsStored < 1) return null;
+	if (frame < 0 || frame >= frames || (bitsAllocated === 16 && !LITTLE_ENDIAN_HOST)) return null;
+	const bytesPer = bitsAllocated / 8;
+	const count = rows * columns;
+	const start = scan.pixelData.offset + frame * count * bytesPer;
+	if (scan.pixelData.length < (frame + 1) * count * bytesPer) return null;
+	const b = scan.bytes;
+	let words: Uint8Array | Uint16Array;
+	if (bitsAllocated === 8) words = b.subarray(start, start + count);
+	else if ((b.byteOffset + start) % 2 === 0) words = new Uint16Array(b.buffer, b.byteOffset + start, count);
+	else words = new Uint16Array(b.slice(start, start + count * 2).buffer);
+	const rescaleSlope = v.number(ScanTag.rescaleSlope) ?? 1;
+	const rescaleIntercept = v.number(ScanTag.rescaleIntercept) ?? 0;
+	const invert = photometric === 'MONOCHROME1';
+	return {
+		transferSyntaxUid: scan.transferSyntaxUid,
+		rows,
+		columns,
+		frames,
+		bitsAllocated,
+		bitsStored,
+		pixelRepresentation: pixelRepresentation === 1 ? 1 : 0,
+		photometricInterpretation: photometric,
+		rescaleSlope,
+		rescaleIntercept,
+		invert,
+		attributes: attributesFromScan(v),
+		frame: { width: columns, height: rows, words, bitsStored, signed: pixelRepresentation === 1, rescaleSlope, rescaleIntercept, invert }
+	};
+}
+
+function attributesFromScan(v: ScanValues): ImageAttributes {
+	return {
+		sopInstanceUid: v.string(ScanTag.sopInstanceUid),
+		seriesInstanceUid: v.string(ScanTag.seriesInstanceUid),
+		modality: v.string(ScanTag.modality),
+		bodyPart: v.string(ScanTag.bodyPartExamined),
+		studyDescription: v.string(ScanTag.studyDescription),
+		seriesDescription: v.string(ScanTag.seriesDescription),
+		imageOrientationPatient: v.numbers(ScanTag.imageOrientationPatient),
+		imagePositionPatient: v.numbers(ScanTag.imagePositionPatient),
+		instanceNumber: v.number(ScanTag.instanceNumber),
+		convolutionKernel: v.string(ScanTag.convolutionKernel),
+		sliceThickness: v.number(ScanTag.sliceThickness)
+	};
+}
+
+/** The dcmjs reader: the reference for the fast path, and the answer for files it declines. */
+export function decodeDicomReference(bytes: ArrayBuffer | Uint8Array, opts: { frame?: number } = {}): DecodeResult {
 	const buffer = bytes instanceof Uint8Array ? (bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer) : bytes;
 	let parsed: ReturnType<DcmjsData['DicomMessage']['readFile']>;
 	let ds: Record<string, unknown>;
@@ -247,7 +338,14 @@ export type HeaderResult =
 	| { ok: false; code: DecodeErrorCode; message: string; transferSyntaxUid?: string };
 
 /** Read the attributes triage needs, stopping before Pixel Data (cheap: for series and slice selection). */
-export function readHeader(bytes: ArrayBuffer | Uint8Array): HeaderResult {
+export function readHeader(bytes: ArrayBuffer | Uint8Array | Part10Scan): HeaderResult {
+	const scan = 'elements' in bytes ? bytes : scanPart10(asBytes(bytes));
+	if (scan) return { ok: true, transferSyntaxUid: scan.transferSyntaxUid, attributes: attributesFromScan(new ScanValues(scan)) };
+	return readHeaderReference('elements' in bytes ? bytes.bytes : bytes);
+}
+
+/** readHeader through dcmjs (the reference). */
+export function readHeaderReference(bytes: ArrayBuffer | Uint8Array): HeaderResult {
 	const buffer = bytes instanceof Uint8Array ? (bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer) : bytes;
 	try {
 		const parsed = data.DicomMessage.readFile(buffer, { untilTag: '7FE00010' });

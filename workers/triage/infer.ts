@@ -8,8 +8,9 @@
  * `maxImages`) and report the highest.
  */
 import { preprocessSpec } from '../../src/lib/domain/triage/manifest';
-import { selectAxialSeries, selectSlices, toModelInput, type SeriesInfo } from '../../src/lib/domain/triage/preprocess';
-import { decodeDicom, readHeader, type ImageAttributes } from './dicom';
+import { frameToModelInput, selectAxialSeries, selectSlices, toModelInput, type LutCache, type SeriesInfo } from '../../src/lib/domain/triage/preprocess';
+import { decodeDicomReference, frameFromScan, readHeader, type ImageAttributes } from './dicom';
+import { scanPart10, type Part10Scan } from './scan';
 import type { TriageModel, TriagePrediction } from './model';
 
 export interface SkippedInstance {
@@ -18,6 +19,21 @@ export interface SkippedInstance {
 	code: string;
 	message: string;
 }
+
+/**
+ * An instance whose whole file is read only if it is chosen: `head` is its
+ * first bytes (enough for the header in all but odd files), `read` the file.
+ */
+export interface LazyInstance {
+	head: Uint8Array;
+	read(): Promise<Uint8Array>;
+}
+
+/** What triageStudy takes per instance: the file's bytes, or a lazy reader of them. */
+export type StudyInstance = ArrayBuffer | Uint8Array | LazyInstance;
+
+const isLazy = (i: StudyInstance): i is LazyInstance => !(i instanceof ArrayBuffer) && !(i instanceof Uint8Array);
+const asBytes = (b: ArrayBuffer | Uint8Array): Uint8Array => (b instanceof Uint8Array ? b : new Uint8Array(b));
 
 export interface StudyTriageResult {
 	status: 'scored' | 'no_usable_images';
@@ -36,7 +52,8 @@ export interface StudyTriageResult {
 	selection: string;
 	imagesScored: number;
 	skipped: SkippedInstance[];
-	timings: { headerMs: number; decodeMs: number; preprocessMs: number; inferMs: number; totalMs: number };
+	/** readMs: time spent waiting for whole files of the chosen images (lazy instances only). */
+	timings: { headerMs: number; readMs: number; decodeMs: number; preprocessMs: number; inferMs: number; totalMs: number };
 }
 
 /**
@@ -44,13 +61,22 @@ export interface StudyTriageResult {
  * instances: they are listed in `skipped`; a model or backend failure
  * rejects (the caller's job retries).
  */
-export async function triageStudy(model: TriageModel, instances: readonly (ArrayBuffer | Uint8Array)[], opts: { maxImages?: number } = {}): Promise<StudyTriageResult> {
+export async function triageStudy(model: TriageModel, instances: readonly StudyInstance[], opts: { maxImages?: number } = {}): Promise<StudyTriageResult> {
 	const m = model.manifest;
 	const t0 = performance.now();
 	const skipped: SkippedInstance[] = [];
 	const headers: { index: number; attributes: ImageAttributes }[] = [];
-	instances.forEach((bytes, index) => {
-		const h = readHeader(bytes);
+	// A lazy instance whose header does not fit its head is read whole now (rare: very long headers).
+	const files: (Uint8Array | null)[] = await Promise.all(
+		instances.map(async (i) => (!isLazy(i) ? asBytes(i) : scanPart10(i.head, { headerOnly: true }) ? null : await i.read()))
+	);
+	// One scan per file finds both the attributes and where its pixels lie; nothing is copied.
+	const scans: (Part10Scan | null)[] = instances.map((inst, index) => {
+		const bytes = files[index];
+		return bytes ? scanPart10(bytes) : scanPart10((inst as LazyInstance).head, { headerOnly: true });
+	});
+	instances.forEach((_, index) => {
+		const h = readHeader(scans[index] ?? files[index]!);
 		if (h.ok) headers.push({ index, attributes: h.attributes });
 		else skipped.push({ index, code: h.code, message: h.message });
 	});
@@ -86,13 +112,39 @@ export async function triageStudy(model: TriageModel, instances: readonly (Array
 		selection = `${chosen.length} of ${instances.length} images`;
 	}
 
+	// Whole files only for the chosen images: all reads start now, and each image is decoded as soon
+	// as its file is in (the disk works while the CPU preprocesses).
+	const reads = chosen.map(async (index) => {
+		const inst = instances[index];
+		if (files[index] || !isLazy(inst)) return;
+		files[index] = await inst.read();
+		scans[index] = scanPart10(files[index]!);
+	});
+	// a failed read rejects where it is awaited below; until then it must not count as unhandled
+	for (const r of reads) r.catch(() => {});
+
 	const spec = preprocessSpec(m);
 	const inputs: Float32Array[] = [];
+	let readMs = 0;
 	let decodeMs = 0;
 	let preprocessMs = 0;
-	for (const index of chosen) {
+	const luts: LutCache = new Map();
+	for (const [k, index] of chosen.entries()) {
+		const tw = performance.now();
+		await reads[k];
 		const td = performance.now();
-		const r = decodeDicom(instances[index]);
+		readMs += td - tw;
+		// Only the chosen images are decoded; the fast path reads words in place, the reference path is dcmjs.
+		const scan = scans[index];
+		const fast = scan ? frameFromScan(scan) : null;
+		if (fast) {
+			const tp = performance.now();
+			decodeMs += tp - td;
+			inputs.push(frameToModelInput(fast.frame, spec, luts).data);
+			preprocessMs += performance.now() - tp;
+			continue;
+		}
+		const r = decodeDicomReference(files[index]!);
 		const tp = performance.now();
 		decodeMs += tp - td;
 		if (!r.ok) {
@@ -123,6 +175,7 @@ export async function triageStudy(model: TriageModel, instances: readonly (Array
 		skipped,
 		timings: {
 			headerMs: tHeader - t0,
+			readMs,
 			decodeMs,
 			preprocessMs,
 			inferMs: tEnd - ti,

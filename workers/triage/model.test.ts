@@ -1,4 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from './backend';
+import { loadFolderModel } from './io';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { headCtSeries, chestXr } from '../../src/lib/domain/triage/phantom';
@@ -75,6 +78,25 @@ describe('shipped models', () => {
 		a.forEach((p, i) => expect(Math.abs(p.score - b[i].score)).toBeLessThan(1e-3));
 		await expect(cpu.predict(new Float32Array(10))).rejects.toThrow(/model wants 64×64×1/);
 	});
+
+	for (const task of TASKS) {
+		it(`${task}: the inference graph (windowed global pools) gives the stored graph's probabilities`, async () => {
+			const { manifest, dir } = shipped[task];
+			await selectBackend({ backend: 'wasm' });
+			const stored = (await loadFolderModel(dir)) as tf.LayersModel;
+			const fast = (await loadFolderModel(dir, { forInference: true })) as tf.LayersModel;
+			expect(stored.layers.some((l) => l.getClassName().startsWith('Global'))).toBe(true);
+			expect(fast.layers.some((l) => l.getClassName().startsWith('Global'))).toBe(false);
+			const spec = preprocessSpec(manifest);
+			const inputs = [0, 1, 2, 3, 4, 5].map((i) => phantomInput(phantomFor(task, FRESH_SEED + 2, i), spec));
+			const x = tf.tensor4d(Float32Array.from(inputs.flatMap((a) => Array.from(a))), [inputs.length, 64, 64, 1]);
+			const a = (await (stored.predict(x) as tf.Tensor).data()) as Float32Array;
+			const b = (await (fast.predict(x) as tf.Tensor).data()) as Float32Array;
+			expect(b.length).toBe(a.length);
+			a.forEach((v, i) => expect(Math.abs(v - b[i])).toBeLessThan(1e-5));
+			tf.dispose([x, stored, fast] as never);
+		});
+	}
 });
 
 describe('triageStudy from DICOM files', () => {
@@ -117,6 +139,27 @@ describe('triageStudy from DICOM files', () => {
 			labels.push(positive ? 1 : 0);
 		}
 		expect(rocAuc(scores, labels)).toBeGreaterThan(0.8);
+	});
+
+	it('reads whole files only for the chosen slices, with the same result as from bytes in memory', async () => {
+		const { files } = ctStudy(deriveSeed(FRESH_SEED, 7), true);
+		const reads: number[] = [];
+		const lazy = files.map((f, i) => {
+			const bytes = new Uint8Array(f);
+			// a few heads too short to hold the header: those files are read whole for it
+			const head = bytes.subarray(0, i % 9 === 0 ? 200 : 4096);
+			return { head, read: async () => (reads.push(i), bytes) };
+		});
+		const fromMemory = await triageStudy(ich, files);
+		const fromDisk = await triageStudy(ich, lazy);
+		expect(fromDisk.score).toBe(fromMemory.score);
+		expect(fromDisk.selection).toBe(fromMemory.selection);
+		expect(fromDisk.skipped).toEqual(fromMemory.skipped);
+		const shortHeads = files.map((_, i) => i).filter((i) => i % 9 === 0);
+		// 12 chosen slices plus the short-headed files, each read once
+		expect(new Set(reads).size).toBe(reads.length);
+		expect(reads.length).toBeLessThanOrEqual(12 + shortHeads.length);
+		expect(reads.length).toBeLessThan(files.length / 2);
 	});
 
 	it('scores radiographs, including MONOCHROME1, and lists undecodable instances', async () => {

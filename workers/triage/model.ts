@@ -102,12 +102,16 @@ export async function loadModel(manifest: ModelManifest, opts: { backend?: Backe
 		case RuntimeKind.local: {
 			const backend = await selectBackend({ backend: opts.backend });
 			const dir = resolve(opts.baseDir ?? join(MODELS_DIR, manifest.id, manifest.version), rt.path);
-			const net = await loadFolderModel(dir);
+			const net = await loadFolderModel(dir, { forInference: true });
 			const predictBatch = async (images: Float32Array[]) => {
 				if (images.length === 0) return [];
 				const out = await runLocal(net, stack(manifest, images), [images.length, height, width, channels]);
 				return toPredictions(manifest, out, images.length);
 			};
+			// Warm up once at load with the batch a study brings, so the first study does not pay for
+			// kernel set-up and buffer growth on the backend.
+			const px = width * height * channels;
+			await predictBatch(Array.from({ length: manifest.slices ?? 1 }, () => new Float32Array(px)));
 			return {
 				manifest,
 				runtime: backend.name,
@@ -143,7 +147,7 @@ export async function loadModel(manifest: ModelManifest, opts: { backend?: Backe
 
 /** Wrap a local model folder for startKserveServer (serving it to others). */
 export async function servableFromFolder(manifest: ModelManifest, dir: string, name = manifest.id): Promise<ServableModel> {
-	const net = await loadFolderModel(dir);
+	const net = await loadFolderModel(dir, { forInference: true });
 	const { width, height, channels } = manifest.input;
 	return {
 		name,

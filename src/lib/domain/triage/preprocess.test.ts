@@ -2,6 +2,12 @@ import { describe, it, expect } from 'vitest';
 import {
 	applyWindow,
 	downsampleBox,
+	frameToModelInput,
+	storedValue,
+	storedValues,
+	type LutCache,
+	type PreprocessSpec,
+	type StoredFrame,
 	kernelClass,
 	normalizeMinMax,
 	Plane,
@@ -138,5 +144,69 @@ describe('series and slice selection', () => {
 		expect(selectSlices(slices.slice(0, 3), 10).map((i) => zs[i])).toEqual([3, 7, 19]);
 		// no positions: instance number order
 		expect(selectSlices([{ instanceNumber: 3 }, { instanceNumber: 1 }, { instanceNumber: 2 }], 3)).toEqual([1, 2, 0]);
+	});
+});
+
+describe('fast path: stored words → model input', () => {
+	/** The reference path: stored values → rescale → toModelInput. */
+	const reference = (f: StoredFrame, spec: PreprocessSpec) =>
+		toModelInput({ width: f.width, height: f.height, values: rescale(storedValues(f), f.rescaleSlope, f.rescaleIntercept), invert: f.invert }, spec).data;
+
+	/** Deterministic words: a bright disc on a ramp, junk in the bits above Bits Stored. */
+	function frame(width: number, height: number, o: Partial<StoredFrame> & { eightBit?: boolean; junk?: number } = {}): StoredFrame {
+		const words = o.eightBit ? new Uint8Array(width * height) : new Uint16Array(width * height);
+		const bitsStored = o.bitsStored ?? (o.eightBit ? 8 : 12);
+		let x = 12345;
+		for (let i = 0; i < words.length; i++) {
+			x = (x * 1103515245 + 12345) >>> 0;
+			const r = Math.hypot((i % width) - width / 2, Math.floor(i / width) - height / 2);
+			const v = (r < width / 4 ? (1 << bitsStored) * 0.7 : ((i % width) / width) * (1 << bitsStored) * 0.5) + (x % 37);
+			words[i] = (Math.floor(v) & ((1 << bitsStored) - 1)) | ((o.junk ?? 0) << bitsStored);
+		}
+		return { width, height, words, bitsStored, signed: false, rescaleSlope: 1, rescaleIntercept: -1024, invert: false, ...o };
+	}
+
+	const brain: PreprocessSpec = { width: 64, height: 64, normalization: { kind: 'window', center: 40, width: 80 } };
+	const wide: PreprocessSpec = { width: 64, height: 64, normalization: { kind: 'window', center: 300, width: 2500 } };
+	const minmax: PreprocessSpec = { width: 64, height: 64, normalization: { kind: 'minmax' } };
+
+	const cases: [string, StoredFrame, PreprocessSpec][] = [
+		['512² unsigned 12-bit CT, brain window (box 8×8 exactly)', frame(512, 512), brain],
+		['512² with junk above Bits Stored', frame(512, 512, { junk: 0xa }), wide],
+		['512² signed 12-bit (two’s complement within Bits Stored)', frame(512, 512, { signed: true, rescaleIntercept: 0 }), wide],
+		['256² signed 16-bit HU with slope', frame(256, 256, { bitsStored: 16, signed: true, rescaleSlope: 0.5, rescaleIntercept: -3 }), brain],
+		['200×120 (box then bilinear)', frame(200, 120), brain],
+		['100² (no box, bilinear up and down)', frame(100, 100), brain],
+		['64² (same size)', frame(64, 64), brain],
+		['8-bit signed', frame(128, 128, { eightBit: true, signed: true, rescaleSlope: 7, rescaleIntercept: -100 }), wide],
+		['1024² radiograph, min-max', frame(1024, 1024, { rescaleIntercept: 0 }), minmax],
+		['MONOCHROME1 radiograph, min-max, negative slope', frame(300, 260, { invert: true, rescaleSlope: -2, rescaleIntercept: 5 }), minmax],
+		['MONOCHROME1 CT window', frame(512, 512, { invert: true }), brain],
+		['min-max with explicit percentiles', frame(96, 96), { width: 32, height: 32, normalization: { kind: 'minmax', low: 2, high: 98 } }]
+	];
+	for (const [name, f, spec] of cases) {
+		it(`gives the reference result bit for bit: ${name}`, () => {
+			const fast = frameToModelInput(f, spec);
+			expect([fast.width, fast.height]).toEqual([spec.width, spec.height]);
+			expect(Array.from(fast.data)).toEqual(Array.from(reference(f, spec)));
+		});
+	}
+
+	it('reuses a window table across slices of one encoding and stays exact', () => {
+		const cache: LutCache = new Map();
+		const a = frame(256, 256);
+		const b = frame(256, 256, { junk: 3 });
+		expect(Array.from(frameToModelInput(a, brain, cache).data)).toEqual(Array.from(reference(a, brain)));
+		expect(Array.from(frameToModelInput(b, brain, cache).data)).toEqual(Array.from(reference(b, brain)));
+		expect(cache.size).toBe(1);
+		frameToModelInput({ ...a, rescaleIntercept: 0 }, brain, cache);
+		expect(cache.size).toBe(2);
+	});
+
+	it('masks and sign-extends stored words as PS3.5 8.1.1 says', () => {
+		expect([0xaffb, 0x0005, 0x07ff, 0xf800].map((w) => storedValue(w, 12, true))).toEqual([-5, 5, 2047, -2048]);
+		expect([0xaffb, 0x0005, 0x07ff, 0xf800].map((w) => storedValue(w, 12, false))).toEqual([0xffb, 5, 0x7ff, 0x800]);
+		expect(storedValue(0xff, 8, true)).toBe(-1);
+		expect(storedValue(0x8000, 16, true)).toBe(-32768);
 	});
 });

@@ -56,11 +56,20 @@ export function normalizeMinMax(values: ArrayLike<number>, lowPercentile = 0.5, 
 	const out = new Float32Array(n);
 	if (n === 0) return out;
 	const sorted = Float32Array.from(values).sort();
-	const at = (p: number) => sorted[Math.min(n - 1, Math.max(0, Math.round((p / 100) * (n - 1))))];
-	const lo = at(lowPercentile);
-	const hi = at(highPercentile);
+	const lo = sorted[percentileRank(n, lowPercentile)];
+	const hi = sorted[percentileRank(n, highPercentile)];
+	return normalizeBetween(values, lo, hi, out);
+}
+
+/** Index into n sorted samples of the p-th percentile (nearest rank), as normalizeMinMax reads it. */
+export function percentileRank(n: number, p: number): number {
+	return Math.min(n - 1, Math.max(0, Math.round((p / 100) * (n - 1))));
+}
+
+/** Map [lo, hi] linearly to [0, 1], clamping; all zeros when hi <= lo. */
+export function normalizeBetween(values: ArrayLike<number>, lo: number, hi: number, out = new Float32Array(values.length)): Float32Array {
 	const span = hi - lo;
-	for (let i = 0; i < n; i++) {
+	for (let i = 0; i < values.length; i++) {
 		const v = span > 0 ? (values[i] - lo) / span : 0;
 		out[i] = v < 0 ? 0 : v > 1 ? 1 : v;
 	}
@@ -173,6 +182,172 @@ export function toModelInput(img: ModalityImage, spec: PreprocessSpec): FloatIma
 	}
 	if (img.invert) data = invert01(data);
 	return resampleTo({ width: img.width, height: img.height, data }, spec.width, spec.height);
+}
+
+// ---------------------------------------------------------------------------
+// Fast path: stored words → model input without full-size float images
+
+/**
+ * One frame of pixel data as stored in the file (little-endian words, high
+ * bits possibly junk), with what turns it into modality values.
+ */
+export interface StoredFrame {
+	width: number;
+	height: number;
+	/** Uint8Array for 8 bits allocated, Uint16Array for 16. */
+	words: Uint8Array | Uint16Array;
+	bitsStored: number;
+	/** Pixel Representation 1: two's complement within Bits Stored. */
+	signed: boolean;
+	rescaleSlope: number;
+	rescaleIntercept: number;
+	/** MONOCHROME1: invert after windowing. */
+	invert: boolean;
+}
+
+/**
+ * The stored value of one word: bits above Bits Stored masked off,
+ * sign-extended within Bits Stored when signed (e.g. 12-bit signed CT).
+ * @see PS3.5 8.1.1
+ */
+export function storedValue(word: number, bitsStored: number, signed: boolean): number {
+	const mask = bitsStored >= 32 ? 0xffffffff : (1 << bitsStored) - 1;
+	let v = word & mask;
+	if (signed && v & (1 << (bitsStored - 1))) v -= 1 << bitsStored;
+	return v;
+}
+
+/** The stored values of a frame, as the reference decoder produces them. */
+export function storedValues(frame: StoredFrame): Int32Array {
+	const { words, bitsStored, signed } = frame;
+	const out = new Int32Array(words.length);
+	for (let i = 0; i < words.length; i++) out[i] = storedValue(words[i], bitsStored, signed);
+	return out;
+}
+
+/** Lookup tables by frame encoding and window, reusable across the slices of a series. */
+export type LutCache = Map<string, { lut: Float32Array }>;
+
+/** Modality values (rescaled, float32 like the reference) of the words 0..max. */
+function modalityValuesOfWords(frame: StoredFrame, max: number): Float32Array {
+	const stored = new Int32Array(max + 1);
+	for (let w = 0; w <= max; w++) stored[w] = storedValue(w, frame.bitsStored, frame.signed);
+	return rescale(stored, frame.rescaleSlope, frame.rescaleIntercept);
+}
+
+/**
+ * Word → normalised [0, 1] value, computed with the same functions as the
+ * reference path (rescale, applyWindow / normalizeBetween, invert01), so the
+ * table holds exactly the values the reference produces per pixel.
+ */
+function wordLut(frame: StoredFrame, norm: Normalization, cache?: LutCache): { lut: Float32Array } {
+	if (norm.kind === 'window') {
+		const bitsAllocated = frame.words.BYTES_PER_ELEMENT * 8;
+		const key = `${bitsAllocated}/${frame.bitsStored}/${frame.signed}/${frame.rescaleSlope}/${frame.rescaleIntercept}/${norm.center}/${norm.width}/${frame.invert}`;
+		const hit = cache?.get(key);
+		if (hit) return hit;
+		// the whole word range once per encoding: later slices with other extremes reuse it
+		const max = bitsAllocated === 8 ? 0xff : 0xffff;
+		let lut = applyWindow(modalityValuesOfWords(frame, max), norm.center, norm.width);
+		if (frame.invert) lut = invert01(lut);
+		const entry = { lut };
+		cache?.set(key, entry);
+		return entry;
+	}
+	// Min-max depends on this image's percentiles: a histogram of words gives them exactly.
+	// The table starts at word 0 (lookups need no offset); words below the smallest are never looked up.
+	const words = frame.words;
+	const counts = new Uint32Array(words.BYTES_PER_ELEMENT === 1 ? 0x100 : 0x10000);
+	for (let i = 0; i < words.length; i++) counts[words[i]]++;
+	let max = counts.length - 1;
+	while (max > 0 && counts[max] === 0) max--;
+	const values = modalityValuesOfWords(frame, max);
+	const present: number[] = [];
+	for (let k = 0; k < counts.length; k++) if (counts[k] > 0) present.push(k);
+	present.sort((a, b) => values[a] - values[b]);
+	const n = words.length;
+	const valueAtRank = (rank: number): number => {
+		let seen = 0;
+		for (const k of present) {
+			seen += counts[k];
+			if (seen > rank) return values[k];
+		}
+		return values[present[present.length - 1]];
+	};
+	const lo = valueAtRank(percentileRank(n, norm.low ?? 0.5));
+	const hi = valueAtRank(percentileRank(n, norm.high ?? 99.5));
+	let lut = normalizeBetween(values, lo, hi);
+	if (frame.invert) lut = invert01(lut);
+	return { lut };
+}
+
+/**
+ * Same result as `toModelInput` on the decoded frame (bit for bit), without
+ * building full-size stored, modality and windowed images: each word is
+ * mapped through a lookup table while box-averaging, so a 512×512 slice
+ * costs one pass over its words.
+ */
+export function frameToModelInput(frame: StoredFrame, spec: PreprocessSpec, cache?: LutCache): FloatImage {
+	const { lut } = wordLut(frame, spec.normalization, cache);
+	const { width: W, height: H, words } = frame;
+	const fx = Math.max(1, Math.floor(W / spec.width));
+	const fy = Math.max(1, Math.floor(H / spec.height));
+	if (fx === 1 && fy === 1) {
+		const data = new Float32Array(W * H);
+		for (let i = 0; i < data.length; i++) data[i] = lut[words[i]];
+		const full = { width: W, height: H, data };
+		return W === spec.width && H === spec.height ? full : resizeBilinear(full, spec.width, spec.height);
+	}
+	const bw = Math.floor(W / fx);
+	const bh = Math.floor(H / fy);
+	const out =
+		words instanceof Uint16Array ? boxThroughLut16(words, W, fx, fy, bw, bh, lut) : boxThroughLut8(words, W, fx, fy, bw, bh, lut);
+	const boxed = { width: bw, height: bh, data: out };
+	return bw === spec.width && bh === spec.height ? boxed : resizeBilinear(boxed, spec.width, spec.height);
+}
+
+/*
+ * downsampleBox read through the table. Rows are walked in input order with
+ * one running sum per output column; each sum still adds its block's values
+ * row by row, left to right, exactly as downsampleBox does, so the float
+ * results are identical. Two copies keep each loop monomorphic (8 / 16 bit).
+ */
+function boxThroughLut16(words: Uint16Array, W: number, fx: number, fy: number, bw: number, bh: number, lut: Float32Array): Float32Array {
+	const out = new Float32Array(bw * bh);
+	const acc = new Float64Array(bw);
+	const norm = 1 / (fx * fy);
+	for (let y = 0; y < bh; y++) {
+		acc.fill(0);
+		for (let j = 0; j < fy; j++) {
+			let p = (y * fy + j) * W;
+			for (let x = 0; x < bw; x++) {
+				let sum = acc[x];
+				for (let i = 0; i < fx; i++) sum += lut[words[p++]];
+				acc[x] = sum;
+			}
+		}
+		for (let x = 0; x < bw; x++) out[y * bw + x] = acc[x] * norm;
+	}
+	return out;
+}
+
+function boxThroughLut8(words: Uint8Array, W: number, fx: number, fy: number, bw: number, bh: number, lut: Float32Array): Float32Array {
+	const out = new Float32Array(bw * bh);
+	const acc = new Float64Array(bw);
+	const norm = 1 / (fx * fy);
+	for (let y = 0; y < bh; y++) {
+		acc.fill(0);
+		for (let j = 0; j < fy; j++) {
+			let p = (y * fy + j) * W;
+			for (let x = 0; x < bw; x++) {
+				let sum = acc[x];
+				for (let i = 0; i < fx; i++) sum += lut[words[p++]];
+				acc[x] = sum;
+			}
+		}
+		for (let x = 0; x < bw; x++) out[y * bw + x] = acc[x] * norm;
+	}
+	return out;
 }
 
 // ---------------------------------------------------------------------------

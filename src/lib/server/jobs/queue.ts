@@ -4,7 +4,7 @@
  * visible dead-letter queue.
  */
 import PgBoss from 'pg-boss';
-import type { SqlLike } from '../db/client';
+import type { Sql, SqlLike } from '../db/client';
 import type { Logger } from '../log';
 
 export const JobName = {
@@ -16,6 +16,13 @@ export type JobName = (typeof JobName)[keyof typeof JobName];
 export const JOB_NAMES = Object.values(JobName);
 
 export const deadLetterOf = (name: JobName) => `${name}-dead`;
+
+/**
+ * NOTIFY channel on which `send` announces a job that is due now (payload:
+ * the queue name), at commit when sent inside a transaction. Workers that
+ * LISTEN fetch at once instead of at their next poll (see wakeWorkersOnSend).
+ */
+export const JOBS_CHANNEL = 'radflow_jobs';
 
 export interface JobData {
 	triage: { studyId: number; lastImageAt?: string };
@@ -51,7 +58,9 @@ export async function startJobQueue(url: string, log: Logger, options: { supervi
 		schema: 'pgboss',
 		max: 4,
 		supervise: options.supervise ?? true,
-		application_name: 'radflow-jobs'
+		application_name: 'radflow-jobs',
+		// A job whose worker died (kill -9) expires and is retried at the next maintenance run.
+		maintenanceIntervalSeconds: 30
 	});
 	boss.on('error', (err) => log.error('job queue error', { err }));
 	await boss.start();
@@ -71,12 +80,32 @@ export async function startJobQueue(url: string, log: Logger, options: { supervi
 	}
 	return {
 		boss,
-		send: (name, data, o = {}) =>
-			boss.send(name, data as object, {
+		send: async (name, data, o = {}) => {
+			const sent = boss.send(name, data as object, {
 				...(o.tx ? { db: executorFor(o.tx) } : {}),
 				...(o.startAfterSeconds ? { startAfter: o.startAfterSeconds } : {}),
 				...(o.singletonKey ? { singletonKey: o.singletonKey } : {})
-			}),
+			});
+			if (o.startAfterSeconds) return sent;
+			// Due now: wake listening workers (delivered at commit; pipelined with the insert inside a transaction).
+			const notify = o.tx
+				? o.tx`SELECT pg_notify(${JOBS_CHANNEL}, ${name})`
+				: sent.then(() => boss.getDb().executeSql('SELECT pg_notify($1, $2)', [JOBS_CHANNEL, name]));
+			const [id] = await Promise.all([sent, notify]);
+			return id;
+		},
 		stop: () => boss.stop({ graceful: true, timeout: 5000 })
 	};
+}
+
+/**
+ * Fetch at once when a job for `name` is sent (JOBS_CHANNEL), from any
+ * process on the database, instead of waiting for the next poll; polling
+ * stays as the fallback. Returns the function that stops listening.
+ */
+export async function wakeWorkersOnSend(sql: Sql, jobs: JobQueue, name: JobName, workerIds: readonly string[]): Promise<() => Promise<void>> {
+	const listener = await sql.listen(JOBS_CHANNEL, (payload) => {
+		if (payload === name) for (const id of workerIds) jobs.boss.notifyWorker(id);
+	});
+	return () => listener.unlisten().catch(() => {});
 }

@@ -52,11 +52,30 @@ export function phantomFiles(kind: PhantomStudySeed['kind'], seed: number, posit
 
 /** Insert a study (+ series + instances) with its phantom files written under `dir`. Returns the study id. */
 export async function seedPhantomStudy(sql: SqlLike, s: PhantomStudySeed): Promise<number> {
-	const ct = s.kind === 'head-ct';
 	const studyUid = `2.25.${s.seed}${Math.floor(Math.random() * 1e6)}`;
 	const seriesUid = `${studyUid}.1`;
 	const files = phantomFiles(s.kind, s.seed, s.positive, { transferSyntaxUid: s.transferSyntaxUid, studyUid, seriesUid });
 	for (let j = 0; j < (s.junkFiles ?? 0); j++) files.push(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]));
+	const folder = join(s.dir, studyUid);
+	mkdirSync(folder, { recursive: true });
+	const paths = files.map((f, i) => {
+		const path = join(folder, `${seriesUid}.${i + 1}.dcm`);
+		writeFileSync(path, f);
+		return { path, size: f.byteLength };
+	});
+	return insertStudyRows(sql, { ...s, studyUid, seriesUid, files: paths });
+}
+
+/**
+ * The rows the DICOM role leaves for a received study whose files already lie
+ * on disk (`files`, in instance order). Returns the study id.
+ */
+export async function insertStudyRows(
+	sql: SqlLike,
+	s: Omit<PhantomStudySeed, 'dir' | 'seed' | 'positive' | 'junkFiles'> & { studyUid: string; seriesUid: string; files: { path: string; size: number }[] }
+): Promise<number> {
+	const ct = s.kind === 'head-ct';
+	const { files, studyUid, seriesUid } = s;
 	const now = Date.now();
 	const last = new Date(now - (s.lastImageMsAgo ?? 2_000));
 	const status = s.status ?? 'complete';
@@ -70,15 +89,13 @@ export async function seedPhantomStudy(sql: SqlLike, s: PhantomStudySeed): Promi
 		RETURNING id`;
 	const [se] = await sql`INSERT INTO series (study_id, series_instance_uid, modality, description, body_part, series_number, instance_count)
 		VALUES (${st.id}, ${seriesUid}, ${modality}, ${ct ? 'AXIAL 5MM BRAIN' : 'PA'}, ${ct ? 'HEAD' : 'CHEST'}, 1, ${files.length}) RETURNING id`;
-	const folder = join(s.dir, studyUid);
-	mkdirSync(folder, { recursive: true });
-	for (let i = 0; i < files.length; i++) {
-		const sop = `${seriesUid}.${i + 1}`;
-		const path = join(folder, `${sop}.dcm`);
-		writeFileSync(path, files[i]);
-		await sql`INSERT INTO instances (sop_instance_uid, series_id, study_id, sop_class_uid, transfer_syntax_uid, blob_path, size_bytes, received_at)
-			VALUES (${sop}, ${se.id}, ${st.id}, ${ct ? '1.2.840.10008.5.1.4.1.1.2' : '1.2.840.10008.5.1.4.1.1.1.1'}, ${s.transferSyntaxUid ?? TransferSyntax.explicitLittle},
-				${path}, ${files[i].byteLength}, ${last})`;
-	}
+	const rows = files.map((f, i) => ({
+		sop: `${seriesUid}.${i + 1}`,
+		path: f.path,
+		size: f.size
+	}));
+	await sql`INSERT INTO instances (sop_instance_uid, series_id, study_id, sop_class_uid, transfer_syntax_uid, blob_path, size_bytes, received_at)
+		SELECT sop, ${se.id}, ${st.id}, ${ct ? '1.2.840.10008.5.1.4.1.1.2' : '1.2.840.10008.5.1.4.1.1.1.1'}, ${s.transferSyntaxUid ?? TransferSyntax.explicitLittle}, path, size, ${last}
+		FROM json_to_recordset(${JSON.stringify(rows)}::text::json) AS x(sop text, path text, size bigint)`;
 	return st.id as number;
 }

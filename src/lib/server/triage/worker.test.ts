@@ -185,4 +185,19 @@ describe('triage role on the queue', () => {
 		}
 		expect(await t.db.sql`SELECT 1 FROM role_status WHERE role = 'triage'`).toHaveLength(0);
 	});
+
+	it('fetches a triage job as soon as it is sent (NOTIFY), not at the next poll (poll set to ten minutes)', async () => {
+		const role = await startTriage({ db: t.db, jobs, log }, { backend: 'wasm', pollingIntervalSeconds: 600 });
+		try {
+			// the worker's first (empty) fetch happens at start; after it, only a wake-up can fetch before 600 s
+			await new Promise((r) => setTimeout(r, 500));
+			const id = await seed({ kind: 'head-ct', seed: seeds.negative, positive: false });
+			await t.db.sql.begin((tx) => jobs.send('triage', { studyId: id }, { tx }));
+			const deadline = Date.now() + 30_000;
+			while ((await study(id)).status !== 'triaged' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+			expect((await study(id)).status).toBe('triaged');
+		} finally {
+			await role.stop();
+		}
+	});
 });

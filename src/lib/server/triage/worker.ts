@@ -12,7 +12,7 @@
  * workers may share the queue and a retried job never doubles anything.
  */
 import os from 'node:os';
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { computeDeadline } from '../../domain/routing/policy';
 import { matchEligibility, ModelMode, type ModelManifest, type StudyAttributes } from '../../domain/triage/manifest';
@@ -22,13 +22,13 @@ import type { AppContext } from '../context';
 import type { Sql, SqlLike } from '../db/client';
 import { insertEvents } from '../events/store';
 import { applyStudyCommand, applyStudyCommandTx } from '../events/transition';
-import { JobName, type JobData, type JobQueue } from '../jobs/queue';
+import { JobName, wakeWorkersOnSend, type JobData, type JobQueue } from '../jobs/queue';
 import type { Logger } from '../log';
 import { currentPolicy } from '../routing/policy-store';
 import { currentModels, effectiveManifest, modelsDir, registerShippedModels, type RegisteredModel } from './registry';
 import { selectBackend, type BackendName, type BackendSelection } from '../../../../workers/triage/backend';
 import { loadModel, type TriageModel } from '../../../../workers/triage/model';
-import { triageStudy, type SkippedInstance } from '../../../../workers/triage/infer';
+import { triageStudy, type LazyInstance, type SkippedInstance } from '../../../../workers/triage/infer';
 import { transferSyntaxName } from '../../../../workers/triage/dicom';
 
 /** ai_results.status values. */
@@ -129,6 +129,30 @@ function modelFor(deps: TriageDeps, m: RegisteredModel): Promise<TriageModel> {
 	return p;
 }
 
+/** Bytes read first from each image file: the header of all but unusual files. */
+const HEAD_BYTES = 16 * 1024;
+
+/** Open an image file for triage: its first bytes now, the rest on demand. Null when the file is missing. */
+async function openInstanceFile(path: string): Promise<LazyInstance | null> {
+	let head: Uint8Array;
+	try {
+		const fh = await open(path, 'r');
+		try {
+			const buf = new Uint8Array(HEAD_BYTES);
+			const { bytesRead } = await fh.read(buf, 0, HEAD_BYTES, 0);
+			head = buf.subarray(0, bytesRead);
+		} finally {
+			await fh.close();
+		}
+	} catch {
+		return null;
+	}
+	// A file shorter than the head is already whole.
+	if (head.length < HEAD_BYTES) return { head, read: async () => head };
+	let whole: Promise<Uint8Array> | null = null;
+	return { head, read: () => (whole ??= readFile(path).then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength))) };
+}
+
 function describeSkipped(skipped: SkippedInstance[], total: number): string {
 	if (skipped.length === 0) return '';
 	const byMessage = new Map<string, number>();
@@ -164,51 +188,71 @@ function attributesOf(study: StudyRowForTriage, instances: InstanceRow[]): { att
 export async function triageJob(deps: TriageDeps, studyId: number, opts: { finalAttempt?: boolean } = {}): Promise<TriageOutcome> {
 	const { sql, log } = deps;
 	const now = deps.now ?? (() => new Date());
-	const [study] = await sql<StudyRowForTriage[]>`
-		SELECT id, status, priority, modality, description, exam_name AS "examName", body_region AS "bodyRegion",
-			patient_class AS "patientClass", site_id AS "siteId", subspecialty, last_image_at AS "lastImageAt",
-			complete_at AS "completeAt", sla_deadline AS "slaDeadline"
-		FROM studies WHERE id = ${studyId}`;
+	// The four reads do not depend on each other: one round trip's worth of waiting, not four.
+	const [[study], instances, registered, prior] = await Promise.all([
+		sql<StudyRowForTriage[]>`
+			SELECT id, status, priority, modality, description, exam_name AS "examName", body_region AS "bodyRegion",
+				patient_class AS "patientClass", site_id AS "siteId", subspecialty, last_image_at AS "lastImageAt",
+				complete_at AS "completeAt", sla_deadline AS "slaDeadline"
+			FROM studies WHERE id = ${studyId}`,
+		sql<InstanceRow[]>`
+			SELECT i.sop_instance_uid AS "sopInstanceUid", i.blob_path AS "blobPath", i.transfer_syntax_uid AS "transferSyntaxUid",
+				s.series_instance_uid AS "seriesUid", s.modality, s.description AS "seriesDescription", s.body_part AS "bodyPart"
+			FROM instances i JOIN series s ON s.id = i.series_id
+			WHERE i.study_id = ${studyId} ORDER BY s.id, i.received_at, i.sop_instance_uid`,
+		currentModels(sql),
+		sql<{ modelId: string; modelVersion: string; status: string; score: number | null; critical: boolean }[]>`
+			SELECT model_id AS "modelId", model_version AS "modelVersion", status, score, critical FROM ai_results WHERE study_id = ${studyId}`
+	]);
 	if (!study) return { status: 'skipped', studyId, reason: 'no such study' };
 	if (!TRIAGEABLE.has(study.status)) return { status: 'skipped', studyId, reason: `study is ${study.status}` };
 
-	const instances = await sql<InstanceRow[]>`
-		SELECT i.sop_instance_uid AS "sopInstanceUid", i.blob_path AS "blobPath", i.transfer_syntax_uid AS "transferSyntaxUid",
-			s.series_instance_uid AS "seriesUid", s.modality, s.description AS "seriesDescription", s.body_part AS "bodyPart"
-		FROM instances i JOIN series s ON s.id = i.series_id
-		WHERE i.study_id = ${studyId} ORDER BY s.id, i.received_at, i.sop_instance_uid`;
 	const series = attributesOf(study, instances);
-	const models = (await currentModels(sql)).filter((m) => m.mode !== ModelMode.off);
-	const done = new Map(
-		(await sql<{ modelId: string; modelVersion: string; status: string; score: number | null; critical: boolean }[]>`
-			SELECT model_id AS "modelId", model_version AS "modelVersion", status, score, critical FROM ai_results WHERE study_id = ${studyId}`).map((r) => [
-			`${r.modelId}@${r.modelVersion}`,
-			r
-		])
-	);
+	const models = registered.filter((m) => m.mode !== ModelMode.off);
+	const done = new Map(prior.map((r) => [`${r.modelId}@${r.modelVersion}`, r]));
 
-	const bytesCache = new Map<string, Promise<Uint8Array | null>>();
-	const readBlob = (i: InstanceRow) => {
-		let p = bytesCache.get(i.sopInstanceUid);
+	// Each file is opened once per job, whatever the number of models: its head for the header,
+	// the whole file only when a model chooses the image.
+	const blobs = new Map<string, Promise<LazyInstance | null>>();
+	const openBlob = (i: InstanceRow) => {
+		let p = blobs.get(i.sopInstanceUid);
 		if (!p) {
-			p = readFile(i.blobPath).then(
-				(b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength),
-				() => null
-			);
-			bytesCache.set(i.sopInstanceUid, p);
+			p = openInstanceFile(i.blobPath);
+			blobs.set(i.sopInstanceUid, p);
 		}
 		return p;
 	};
 
+	// The plan, in registry order: eligible models, with the result an earlier attempt already recorded.
+	const plan = models
+		.map((m) => ({ m, manifest: effectiveManifest(m), key: `${m.id}@${m.version}` }))
+		.map((p) => ({ ...p, eligibleSeries: series.filter((s) => matchEligibility(p.manifest, s.attrs).eligible), prior: done.get(p.key) }))
+		.filter((p) => p.eligibleSeries.length > 0);
+	const reusedOutcome = (p: (typeof plan)[number]): ModelOutcome => ({
+		id: p.m.id,
+		version: p.m.version,
+		mode: p.m.mode,
+		status: p.prior!.status as ResultStatus,
+		score: p.prior!.score,
+		critical: p.prior!.critical,
+		flagged: false,
+		reused: true
+	});
+	const lastToRun = plan.findLastIndex((p) => !p.prior);
+	const triagedCommand = (all: ModelOutcome[]) => ({
+		studyId,
+		event: { kind: StudyEventKind.triaged, at: now().toISOString() },
+		actor: 'triage',
+		payload: { models: all.map((o) => ({ id: o.id, version: o.version, mode: o.mode, status: o.status, score: o.score, critical: o.critical })) },
+		// one triage per completion: a re-opened and re-completed study is triaged again
+		idempotencyKey: `triaged:${studyId}:${study.completeAt?.toISOString() ?? 'none'}`
+	});
+	let triagedOut: Awaited<ReturnType<typeof applyStudyCommandTx>> | null = null;
+
 	const outcomes: ModelOutcome[] = [];
-	for (const m of models) {
-		const manifest = effectiveManifest(m);
-		const eligibleSeries = series.filter((s) => matchEligibility(manifest, s.attrs).eligible);
-		if (eligibleSeries.length === 0) continue;
-		const key = `${m.id}@${m.version}`;
-		const prior = done.get(key);
+	for (const [index, { m, manifest, key, eligibleSeries, prior }] of plan.entries()) {
 		if (prior) {
-			outcomes.push({ id: m.id, version: m.version, mode: m.mode, status: prior.status as ResultStatus, score: prior.score, critical: prior.critical, flagged: false, reused: true });
+			outcomes.push(reusedOutcome(plan[index]));
 			continue;
 		}
 		const t0 = performance.now();
@@ -224,8 +268,8 @@ export async function triageJob(deps: TriageDeps, studyId: number, opts: { final
 			status = ResultStatus.error;
 			detail = 'no images on file for this study';
 		} else {
-			const read = await Promise.all(chosen.map(readBlob));
-			const files: Uint8Array[] = [];
+			const read = await Promise.all(chosen.map(openBlob));
+			const files: LazyInstance[] = [];
 			const missing: SkippedInstance[] = [];
 			read.forEach((b, i) => (b ? files.push(b) : missing.push({ index: i, sopInstanceUid: chosen[i].sopInstanceUid, code: 'blob_missing', message: 'image file missing on disk' })));
 			try {
@@ -254,30 +298,25 @@ export async function triageJob(deps: TriageDeps, studyId: number, opts: { final
 		}
 		const latencyMs = performance.now() - t0;
 		const actOn = status === ResultStatus.ok && critical && m.mode === ModelMode.active;
-		const flagged = (await sql.begin(async (tx) => {
+		const outcome: ModelOutcome = { id: m.id, version: m.version, mode: m.mode, status, score, critical, flagged: false, reused: false };
+		// The last model's result and the `triaged` step share one transaction (one commit less per study).
+		const finishes = index === lastToRun && study.status === StudyStatus.complete;
+		outcome.flagged = (await sql.begin(async (tx) => {
 			const ins = await tx`INSERT INTO ai_results (study_id, model_id, model_version, backend, mode, score, label, critical, status, detail, latency_ms)
 				VALUES (${studyId}, ${m.id}, ${m.version}, ${backend}, ${m.mode}, ${score}, ${label}, ${critical}, ${status}, ${detail}, ${latencyMs})
 				ON CONFLICT (study_id, model_id, model_version) DO NOTHING RETURNING id`;
 			// Another worker recorded it first and acted on it: do nothing twice.
-			if (ins.length === 0 || !actOn) return false;
-			return raiseCritical(tx, deps, study, manifest, m, score!, now());
+			const raised = ins.length > 0 && actOn ? await raiseCritical(tx, deps, study, manifest, m, score!, now()) : false;
+			if (finishes) triagedOut = await applyStudyCommandTx(tx, deps.jobs, triagedCommand([...outcomes, outcome, ...plan.slice(index + 1).map(reusedOutcome)]));
+			return raised;
 		})) as boolean;
-		outcomes.push({ id: m.id, version: m.version, mode: m.mode, status, score, critical, flagged, reused: false });
-		log.info('model result', { studyId, model: key, mode: m.mode, status, score, critical, flagged, latencyMs: Math.round(latencyMs) });
+		outcomes.push(outcome);
+		log.info('model result', { studyId, model: key, mode: m.mode, status, score, critical, flagged: outcome.flagged, latencyMs: Math.round(latencyMs) });
 	}
 
-	const payload = {
-		models: outcomes.map((o) => ({ id: o.id, version: o.version, mode: o.mode, status: o.status, score: o.score, critical: o.critical }))
-	};
 	if (study.status !== StudyStatus.complete) return { status: 'scored', studyId, models: outcomes };
-	const out = await applyStudyCommand(sql, deps.jobs, {
-		studyId,
-		event: { kind: StudyEventKind.triaged, at: now().toISOString() },
-		actor: 'triage',
-		payload,
-		// one triage per completion: a re-opened and re-completed study is triaged again
-		idempotencyKey: `triaged:${studyId}:${study.completeAt?.toISOString() ?? 'none'}`
-	});
+	// Nothing ran (no eligible model, or every result was already on file): triaged on its own.
+	const out = triagedOut ?? (await applyStudyCommand(sql, deps.jobs, triagedCommand(outcomes)));
 	if (out.status === 'refused') log.info('triaged not applied', { studyId, reason: out.reason });
 	return { status: 'triaged', studyId, models: outcomes };
 }
@@ -286,13 +325,16 @@ export async function triageJob(deps: TriageDeps, studyId: number, opts: { final
 async function raiseCritical(tx: SqlLike, deps: TriageDeps, study: StudyRowForTriage, manifest: ModelManifest, m: RegisteredModel, score: number, at: Date): Promise<boolean> {
 	const finding = manifest.criticalLabel;
 	const imageToAlertMs = study.lastImageAt ? Math.max(0, at.getTime() - study.lastImageAt.getTime()) : null;
-	const [flag] = await tx`INSERT INTO critical_flags (study_id, model_id, model_version, finding, score, status, raised_at, image_to_alert_ms)
-		VALUES (${study.id}, ${m.id}, ${m.version}, ${finding}, ${score}, 'pending', ${at}, ${imageToAlertMs})
-		ON CONFLICT (study_id, model_id, model_version) DO NOTHING RETURNING id`;
+	// The policy read rides along with the insert (pipelined in the transaction: one round trip).
+	const [[flag], { policy }] = await Promise.all([
+		tx`INSERT INTO critical_flags (study_id, model_id, model_version, finding, score, status, raised_at, image_to_alert_ms)
+			VALUES (${study.id}, ${m.id}, ${m.version}, ${finding}, ${score}, 'pending', ${at}, ${imageToAlertMs})
+			ON CONFLICT (study_id, model_id, model_version) DO NOTHING RETURNING id`,
+		currentPolicy(tx)
+	]);
 	if (!flag) return false;
 	const ref = `${m.id}@${m.version}`;
 	// A stat study gets the stat reading target, counted from when it became readable.
-	const { policy } = await currentPolicy(tx);
 	const readyAt = (study.completeAt ?? at).getTime();
 	const statDeadline = computeDeadline(
 		{ arrivedAt: readyAt, priority: 'stat', patientClass: (study.patientClass ?? 'O') as never, modality: (study.modality ?? '') as never },
@@ -429,6 +471,8 @@ export async function startTriage(ctx: Pick<AppContext, 'db' | 'jobs' | 'log'> &
 			)
 		);
 	}
+	// A study that just completed is fetched at once, not at the next poll (which stays as the fallback).
+	const unlisten = await wakeWorkersOnSend(sql, jobs, JobName.triage, ids);
 	let stopped = false;
 	return {
 		name: 'triage',
@@ -437,6 +481,7 @@ export async function startTriage(ctx: Pick<AppContext, 'db' | 'jobs' | 'log'> &
 			if (stopped) return;
 			stopped = true;
 			clearInterval(timer);
+			await unlisten();
 			for (const id of ids) await jobs.boss.offWork({ id }).catch(() => {});
 			await sql`DELETE FROM role_status WHERE role = 'triage' AND instance = ${instance}`.catch(() => {});
 			for (const p of deps.cache?.values() ?? []) void p.then((m) => m.dispose(), () => {});
