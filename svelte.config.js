@@ -6,6 +6,11 @@ const config = {
 	preprocess: vitePreprocess(),
 	kit: {
 		adapter: adapter({ out: 'build' }),
+		// Content-Security-Policy for every page. 'auto' gives SvelteKit's own inline
+		// bootstrap script a per-response nonce (a hash on prerendered pages), so no
+		// 'unsafe-inline' script is ever allowed. Styles keep 'unsafe-inline': Svelte
+		// writes style attributes (style: directives, transitions) and styles cannot run code.
+		// connect-src 'self' covers the socket.io WebSocket on the same host (CSP 3).
 		csp: {
 			mode: 'auto',
 			directives: {
@@ -13,7 +18,9 @@ const config = {
 				'script-src': ['self'],
 				'style-src': ['self', 'unsafe-inline'],
 				'img-src': ['self', 'data:'],
-				'connect-src': ['self', 'ws:', 'wss:'],
+				'font-src': ['self'],
+				'connect-src': ['self'],
+				'object-src': ['none'],
 				'frame-ancestors': ['none'],
 				'base-uri': ['self'],
 				'form-action': ['self']

@@ -5,6 +5,7 @@
  *
  * @see HL7 v2.5.1 Ch. 2.9 (original and enhanced acknowledgment), Appendix C (MLLP)
  */
+import { safeErrorText } from '../../src/lib/server/log';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Hl7ApplicationError, Hl7ErrorCode } from '../../src/lib/domain/hl7/errors';
@@ -117,7 +118,7 @@ export class Hl7Connection {
 		try {
 			fn();
 		} catch (err) {
-			this.deps.logger.error('hl7.connection_bug', { connectionId: this.id, where, error: String(err) });
+			this.deps.logger.error('hl7.connection_bug', { connectionId: this.id, where, error: safeErrorText(err) });
 			this.socket.destroy();
 		}
 	}
@@ -247,7 +248,7 @@ export class Hl7Connection {
 			this.consecutiveErrors = 0;
 			await this.handle(message, work.at);
 		} catch (err) {
-			this.deps.logger.error('hl7.process_failed', { connectionId: this.id, error: String(err) });
+			this.deps.logger.error('hl7.process_failed', { connectionId: this.id, error: safeErrorText(err) });
 		}
 	}
 
@@ -317,7 +318,7 @@ export class Hl7Connection {
 				this.deps.logger.error('hl7.handler_failed', {
 					connectionId: this.id,
 					controlId: h.controlId,
-					error: err instanceof Error ? `${err.name}: ${err.message}` : String(err)
+					error: safeErrorText(err)
 				});
 			}
 			this.nack(h, failureOf(err), message, inbound.idempotencyKey, committed, enhanced);

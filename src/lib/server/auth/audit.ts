@@ -62,6 +62,11 @@ export async function appendAudit(tx: SqlLike, e: AuditEntry, at = new Date()): 
 export interface AuditVerification {
 	ok: boolean;
 	rows: number;
+	/**
+	 * The newest row checked and its hash. A chain cannot show that rows were cut
+	 * off its end; record this head elsewhere (a ticket, a log shipper) and compare.
+	 */
+	head?: { id: number; hash: string };
 	/** First row whose hash does not match, if any. */
 	brokenAt?: number;
 	problem?: string;
@@ -94,5 +99,5 @@ export async function verifyAuditChain(sql: SqlLike): Promise<AuditVerification>
 			afterId = r.id;
 		}
 	}
-	return { ok: true, rows };
+	return { ok: true, rows, ...(rows > 0 ? { head: { id: Number(afterId), hash: prev } } : {}) };
 }

@@ -3,7 +3,9 @@ export class AuthError extends Error {
 	constructor(
 		readonly code: 'unauthenticated' | 'forbidden' | 'rate_limited' | 'bad_credentials' | 'csrf',
 		message: string,
-		readonly status: number
+		readonly status: number,
+		/** For `rate_limited`: seconds until another attempt is allowed. */
+		readonly retryAfterSeconds?: number
 	) {
 		super(message);
 		this.name = 'AuthError';

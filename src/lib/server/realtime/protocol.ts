@@ -25,4 +25,6 @@ export interface ClientToServerEvents {
 export interface SocketData {
 	user: { id: number; username: string; role: string };
 	siteId: string | null;
+	/** The session's database key (a hash, never the cookie token): re-checked on every client event. */
+	sessionId: string;
 }
