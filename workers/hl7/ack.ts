@@ -6,7 +6,7 @@
  */
 import { formatHl7DateTime } from '../../src/lib/domain/hl7/datetime';
 import { formatErrorLocation, hl7ErrorText, type Hl7ErrorCode, type Hl7ErrorLocation } from '../../src/lib/domain/hl7/errors';
-import { DEFAULT_DELIMITERS, escapeHl7, type MshHeader } from './message';
+import { DEFAULT_DELIMITERS, escapeHl7, isSupportedCharset, type MshHeader } from './message';
 
 export const AckCode = {
 	AA: 'AA',
@@ -123,7 +123,8 @@ export function buildAck(input: BuildAckInput): string {
 		input.noFurtherAck ? 'NE' : '',
 		input.noFurtherAck ? 'NE' : '',
 		'',
-		h?.charset ? esc(h.charset) : ''
+		// An unsupported MSH-18 is why we refuse the message: the NACK must not declare it too (found by radflow fuzz).
+		h?.charset && isSupportedCharset(h.charset) ? esc(h.charset) : ''
 	];
 	while (msh.length > 12 && msh[msh.length - 1] === '') msh.pop();
 	const msa = ['MSA', input.code, h?.rawControlId ?? '', esc(input.error ? `${ACK_TEXT[input.code]}: ${input.error.text}` : ACK_TEXT[input.code])];

@@ -58,6 +58,14 @@ export interface MapInboundOptions {
 export function mapInbound(message: ParsedHl7Message, options: MapInboundOptions): Hl7Inbound {
 	const msh = message.segments[0];
 	const { header } = message;
+	// MSH-10 is one ST value: with components the idempotency key (first component) would
+	// file "A^B" and "A^C" as one message and acknowledge the second without storing it.
+	const d = header.delimiters;
+	if ([d.component, d.repetition, d.subcomponent].some((c) => c && header.rawControlId.includes(c))) {
+		throw new Hl7ApplicationError(Hl7ErrorCode.dataTypeError, 'MSH-10 message control id must be a single value (no components or repetitions)', {
+			location: { segment: 'MSH', sequence: 1, field: 10 }
+		});
+	}
 	const { type, event } = messageTypeOf(message);
 	const kind = classifyMessage(type, event);
 	if (kind !== 'supported') {

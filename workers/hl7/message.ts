@@ -213,6 +213,11 @@ export function decodeBytes(bytes: Uint8Array, charset: string): { text: string;
 	return { text: new TextDecoder(label).decode(buf) };
 }
 
+/** True for an MSH-18 value we can decode (and so may declare in an ACK). */
+export function isSupportedCharset(charset: string): boolean {
+	return DECODERS[charset.trim().toUpperCase()] !== undefined;
+}
+
 /** Encode text for the wire in the charset the peer declared (ACKs mirror MSH-18). */
 export function encodeText(text: string, charset: string): Buffer {
 	const label = DECODERS[charset.trim().toUpperCase()];
@@ -239,7 +244,9 @@ export function readHeader(text: string): MshHeader {
 		encoding.length < 3 ||
 		encoding.length > 5 ||
 		new Set(all).size !== all.length ||
-		/[A-Za-z0-9\r\n ]/.test(all);
+		/[A-Za-z0-9\r\n ]/.test(all) ||
+		// Printable ASCII only: a non-ASCII delimiter would change bytes between the sender's charset and our ACK's.
+		/[^\x21-\x7e]/.test(all);
 	if (bad) {
 		throw new Hl7ParseError(Hl7ErrorCode.dataTypeError, 'MSH-1/MSH-2 delimiters invalid', null, {
 			location: { segment: 'MSH', sequence: 1, field: 2 }

@@ -168,7 +168,7 @@ class Ctx {
 			}
 		}
 		if (pick < 0) return null;
-		const id = seg.get(field, 1, pick);
+		const id = identifier(seg, field, seg.get(field, 1, pick));
 		const authority = seg.get(field, 4, pick);
 		return { id, authority, key: `${authority}^${id}` };
 	}
@@ -188,6 +188,17 @@ class Ctx {
 		}
 		return p;
 	}
+}
+
+/** C0 controls (a decoded \.br\, binary bytes) have no place in an identifier that is filed and matched. */
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
+
+/** An identifier value, refused (102) when it carries control characters. */
+function identifier(seg: Hl7SegmentView, field: number, value: string): string {
+	if (CONTROL_CHARACTERS.test(value)) {
+		throw new Hl7ApplicationError(Hl7ErrorCode.dataTypeError, `${seg.name}-${field} identifier contains control characters`, { location: loc(seg, field) });
+	}
+	return value;
 }
 
 function loc(seg: Hl7SegmentView, field: number, component?: number): Hl7ErrorLocation {
@@ -380,8 +391,8 @@ function mapOrders(ctx: Ctx, patient: PatientRef): Hl7Command[] {
 	const commands: Hl7Command[] = [];
 	for (const g of groups) {
 		const control = (g.orc?.get(1) ?? 'NW').toUpperCase();
-		const accession = accessionOf(g);
 		const anchor = g.obr ?? g.orc!;
+		const accession = identifier(anchor, g.obr ? 18 : 3, accessionOf(g));
 		if (!accession) {
 			throw new Hl7ApplicationError(Hl7ErrorCode.requiredFieldMissing, 'accession number missing (IPC-1, OBR-18, ORC-3)', {
 				location: g.obr ? loc(g.obr, 18) : loc(anchor, 3)
@@ -632,7 +643,7 @@ function mapOru(ctx: Ctx, patient: PatientRef): Hl7Command[] {
 		const placer = orc?.get(2) || obr.get(2);
 		const filler = orc?.get(3) || obr.get(3);
 		if (isRadiology(g)) {
-			const accession = obr.get(18) || filler;
+			const accession = identifier(obr, 18, obr.get(18) || filler);
 			if (!accession) {
 				throw new Hl7ApplicationError(Hl7ErrorCode.requiredFieldMissing, 'accession number missing (OBR-18, OBR-3)', {
 					location: loc(obr, 18)
