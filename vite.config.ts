@@ -1,10 +1,12 @@
 import { sveltekit } from '@sveltejs/kit/vite';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
 	plugins: [sveltekit()],
 	test: {
 		include: ['src/**/*.test.ts', 'workers/**/*.test.ts', 'tests/**/*.test.ts'],
+		// The fault suite kills processes and restarts databases: its own command (npm run test:faults).
+		exclude: [...configDefaults.exclude, 'tests/faults/**'],
 		globalSetup: ['tests/setup/global.ts'],
 		testTimeout: 60_000,
 		hookTimeout: 180_000,

@@ -39,6 +39,7 @@ async function checkConnection(db: Database, url: string): Promise<void> {
 export async function boot(options: { jobs?: boolean; announceAdmin?: boolean; config?: RadflowConfig } = {}): Promise<Runtime> {
 	const config = options.config ?? loadConfig();
 	const log = createLogger('radflow', config.logLevel);
+	if (process.listenerCount('unhandledRejection') === 0) survivePromiseRejectionsFromLostConnections(log);
 	let embedded: EmbeddedDatabase | null = null;
 	let url = config.databaseUrl;
 	if (!url) {
@@ -75,6 +76,38 @@ export async function boot(options: { jobs?: boolean; announceAdmin?: boolean; c
 	const ctx: AppContext = { config, db, jobs, log, status: {} };
 	setContext(ctx);
 	return { ctx, shutdown, addRole: (h) => roles.push(h) };
+}
+
+/** Error codes of a lost or refused database connection (node, postgres.js, pg, PostgreSQL SQLSTATE class 08 / 57P / 53300). */
+const CONNECTION_ERROR_CODES = new Set([
+	'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT',
+	'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT',
+	'08000', '08001', '08003', '08004', '08006', '57P01', '57P02', '57P03', '53300'
+]);
+
+export function isDatabaseConnectionError(err: unknown): boolean {
+	const e = err as { code?: unknown; message?: unknown } | null;
+	if (!e || typeof e !== 'object') return false;
+	return CONNECTION_ERROR_CODES.has(String(e.code)) || /^Connection terminated/.test(String(e.message));
+}
+
+/**
+ * pg-boss 10 completes or fails a job without awaiting it (timgit/pg-boss#577):
+ * when the database goes away right then, the rejection is unhandled and Node
+ * would exit, taking every role of the process down with it. Such a job stays
+ * active, expires and runs again (every job handler is idempotent), so a lost
+ * database connection is logged and the process carries on. Any other
+ * unhandled rejection is a bug: logged, then the process exits as Node would.
+ */
+export function survivePromiseRejectionsFromLostConnections(log: Logger): void {
+	process.on('unhandledRejection', (reason) => {
+		if (isDatabaseConnectionError(reason)) {
+			log.warn('database connection lost under a background call; the work is retried', { err: reason });
+			return;
+		}
+		log.error('unhandled promise rejection: exiting', { err: reason });
+		process.exit(1);
+	});
 }
 
 /** Run until SIGINT/SIGTERM, then shut down cleanly. A second signal forces exit. */

