@@ -26,6 +26,8 @@ const ENV_HELP = `Environment (defaults in brackets):
   DICOM_AE_TITLE       our AE title [RADFLOW]
   DICOM_ALLOWED_AES    calling AE titles allowed, comma-separated, AE or AE@host; * = any [none]
   HL7_PORT             MLLP listener [2575]
+  HL7_ALLOWED_PEERS    hosts allowed to connect: addresses, CIDR blocks, host names; * = any [127.0.0.1,::1]
+  HL7_TLS_CERT/_KEY/_CA, HL7_TLS_REQUIRE_CLIENT_CERT   MLLP over TLS (PEM files) [off]
   TRIAGE_BACKEND       tensorflow backend: tfjs-node-gpu | tfjs-node | wasm | cpu [best available]
   RADFLOW_ADMIN_PASSWORD  password for the first admin [random, printed once]
   LOG_LEVEL            debug | info | warn | error [info]`;
@@ -135,6 +137,15 @@ const COMMANDS: Record<string, Command> = {
 			const mod = (await import(file)) as { run(args: string[]): Promise<Record<string, unknown>> };
 			const result = await mod.run(rest);
 			process.stdout.write(JSON.stringify({ bench: name, ...result }) + '\n');
+		}
+	},
+	fuzz: {
+		summary: 'fuzz the DICOM and HL7 receive paths for a bounded time (prints a final JSON line)',
+		usage: async () => (await import('./fuzz/run')).USAGE,
+		run: async (args) => {
+			const result = await (await import('./fuzz/run')).run(args);
+			process.stdout.write(JSON.stringify(result) + '\n');
+			return result.new_crashes > 0 ? 1 : 0;
 		}
 	},
 	'import-volumes': {

@@ -82,6 +82,22 @@ async function startDicomRole(rt: Runtime): Promise<void> {
 			details: { status: r.status, sopInstanceUid: r.sopInstanceUid, remoteAddress: r.remoteAddress, associationId: r.associationId }
 		});
 	});
+	server.on('contextRejected', (r) => {
+		void recordIngestFailure(ctx.db.sql, log, {
+			source: IngestSource.dicom,
+			peer: r.callingAe || r.remoteAddress,
+			reason: `${r.reason}: ${r.abstractSyntax} offered only ${r.transferSyntaxes.join(', ')}`,
+			details: { remoteAddress: r.remoteAddress, associationId: r.associationId }
+		});
+	});
+	server.on('connectionError', (r) => {
+		void recordIngestFailure(ctx.db.sql, log, {
+			source: IngestSource.dicom,
+			peer: r.callingAe || r.remoteAddress,
+			reason: `connection_error: ${r.message}`,
+			details: { remoteAddress: r.remoteAddress, associationId: r.associationId ?? null }
+		});
+	});
 	const collect = collectDicomStatus(server, () => ({ sink: { ...sink.counters } }));
 	await server.start();
 	const heartbeat = startHeartbeat(ctx.db.sql, 'dicom', collect, { log });
@@ -97,7 +113,7 @@ async function startDicomRole(rt: Runtime): Promise<void> {
 
 async function startHl7Role(rt: Runtime): Promise<void> {
 	const { ctx } = rt;
-	const { startHl7Server } = await import('./hl7/server');
+	const { startHl7Server, hl7SecurityFromEnv } = await import('./hl7/server');
 	const { jsonLogger } = await import('./hl7/log');
 	const { createHl7DbHandler, recordNacks } = await import('../src/lib/server/ingest/hl7-handler');
 	const { startHeartbeat, collectHl7Status } = await import('../src/lib/server/ingest/status');
@@ -105,7 +121,7 @@ async function startHl7Role(rt: Runtime): Promise<void> {
 	const log = ctx.log.child('hl7');
 	const handler = createHl7DbHandler({ sql: ctx.db.sql, jobs: ctx.jobs, normalizer: deps.normalizer, log });
 	const server = await startHl7Server(
-		{ port: ctx.config.hl7.port, maxFrameBytes: ctx.config.hl7.maxFrameBytes, handler, unknownTypes: ctx.config.hl7.unknownTypes },
+		{ port: ctx.config.hl7.port, maxFrameBytes: ctx.config.hl7.maxFrameBytes, handler, unknownTypes: ctx.config.hl7.unknownTypes, ...hl7SecurityFromEnv(process.env) },
 		jsonLogger({ level: ctx.config.logLevel, name: 'radflow.hl7' })
 	);
 	const unrecord = recordNacks(server.stats, ctx.db.sql, log);

@@ -18,6 +18,8 @@ export interface EventWriterOptions {
 	maxBatch?: number;
 	/** Batches written concurrently (each in its own transaction; they commit in parallel). */
 	maxInFlight?: number;
+	/** Smallest backlog that starts a batch while another is in flight. */
+	minOverlapBatch?: number;
 }
 
 export class EventWriter {
@@ -25,6 +27,7 @@ export class EventWriter {
 	private inFlight = 0;
 	private readonly maxBatch: number;
 	private readonly maxInFlight: number;
+	private readonly minOverlapBatch: number;
 	private idle: (() => void)[] = [];
 
 	constructor(
@@ -33,6 +36,7 @@ export class EventWriter {
 	) {
 		this.maxBatch = options.maxBatch ?? 5000;
 		this.maxInFlight = options.maxInFlight ?? 4;
+		this.minOverlapBatch = options.minOverlapBatch ?? 256;
 	}
 
 	/** Resolves with the stored event once committed, or null when its key was a duplicate. */
@@ -50,7 +54,10 @@ export class EventWriter {
 	}
 
 	private pump(): void {
-		while (this.inFlight < this.maxInFlight && this.queue.length > 0) {
+		// A second (third…) batch starts only with a real backlog behind it: otherwise
+		// every early finisher would go out alone, and many one-event transactions
+		// cost far more than one transaction of everything that accumulated.
+		while (this.inFlight < this.maxInFlight && this.queue.length > 0 && (this.inFlight === 0 || this.queue.length >= this.minOverlapBatch)) {
 			const batch = this.queue.splice(0, this.maxBatch);
 			this.inFlight++;
 			this.write(batch).finally(() => {

@@ -10,6 +10,7 @@
  * every write is `applyStudyCommand` with the version the decision was made
  * against, so a study someone changed in between is simply skipped.
  */
+import { reserveConnection } from '../db/pipelined';
 import { decide, type Decision } from '../../domain/routing/decide';
 import { currentShift } from '../../domain/routing/roster';
 import { itemPriority } from '../../domain/routing/scoring';
@@ -76,7 +77,7 @@ export function createRouter(deps: RouterDeps, options: RouterOptions = {}): Rou
 
 	/** Run `fn` holding the router lock; `wait=false` gives up at once when another process holds it. */
 	async function withLock<T>(wait: boolean, fn: () => Promise<T>): Promise<T | null> {
-		const conn = await sql.reserve();
+		const conn = await reserveConnection(sql);
 		try {
 			if (wait) await conn`SELECT pg_advisory_lock(${ROUTER_LOCK})`;
 			else {
