@@ -16,7 +16,7 @@ import type { Sql } from '../../src/lib/server/db/client';
 import { RoleSet } from './harness/roles';
 import { planStudies, type PlannedStudy } from './harness/traffic';
 import { Ledger, sendStudyImages, sendStudyMessages } from './harness/senders';
-import { compareWithStore } from './harness/verify';
+import { compareWithStore, ledgerFigures } from './harness/verify';
 import { ControlledPostgres, connectionsOf, exhaustConnections, releaseConnections } from './harness/postgres';
 import './harness/figures';
 
@@ -159,14 +159,7 @@ it('senders get failures, never success, while PostgreSQL is down or full; the r
 			scenario: 'postgres_outages',
 			seed: SEED,
 			faults_injected: outages.length,
-			sent: figures.sent,
-			acked: figures.acked,
-			stored: figures.stored,
-			lost: figures.lost,
-			duplicates: figures.duplicates,
-			dicom: figures.dicom,
-			hl7: figures.hl7,
-			corrupt: figures.corrupt,
+			...ledgerFigures(figures),
 			outages
 		};
 		process.stderr.write(`postgres_outages: ${JSON.stringify(task.meta.faults)}\nproblems: ${figures.problems.join('\n')}\n`);

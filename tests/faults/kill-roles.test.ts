@@ -17,7 +17,7 @@ import { createRng, seedFrom } from '../../src/lib/domain/simulation/random';
 import { RoleSet, type FaultRoleName } from './harness/roles';
 import { planStudies, type PlannedStudy } from './harness/traffic';
 import { inFlight, Ledger, sendStudyImages, sendStudyMessages } from './harness/senders';
-import { compareWithStore, studiesNotFinal } from './harness/verify';
+import { compareWithStore, ledgerFigures, studiesNotFinal } from './harness/verify';
 import { failedJobs, shortenJobExpiry, startFastSupervisor } from './harness/jobs';
 import './harness/figures';
 
@@ -143,14 +143,7 @@ it('kill -9 of every role under traffic loses nothing acknowledged and applies n
 		scenario: 'kill9_roles',
 		seed: SEED,
 		faults_injected: injected.length,
-		sent: figures.sent,
-		acked: figures.acked,
-		stored: figures.stored,
-		lost: figures.lost,
-		duplicates: figures.duplicates,
-		dicom: figures.dicom,
-		hl7: figures.hl7,
-		corrupt: figures.corrupt,
+		...ledgerFigures(figures),
 		orphan_blobs: figures.orphanBlobs,
 		orphan_temp_files: figures.orphanTempFiles,
 		studies: STUDIES,

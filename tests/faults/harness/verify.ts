@@ -34,6 +34,11 @@ export interface Figures {
 	problems: string[];
 }
 
+/** The figures every scenario reports (the fault JSON line's shared fields). */
+export function ledgerFigures(f: Figures) {
+	return { sent: f.sent, acked: f.acked, stored: f.stored, lost: f.lost, duplicates: f.duplicates, dicom: f.dicom, hl7: f.hl7, corrupt: f.corrupt };
+}
+
 function walk(dir: string, out: string[] = []): string[] {
 	if (!fs.existsSync(dir)) return out;
 	for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
