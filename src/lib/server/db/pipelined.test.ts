@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../../tests/helpers/db';
-import { pipelinedTransaction, TransactionRolledBack } from './pipelined';
+import { pipelinedTransaction, TransactionRolledBack, TransactionTimeoutError } from './pipelined';
 
 describe('pipelinedTransaction', () => {
 	let t: TestDatabase;
@@ -47,5 +47,31 @@ describe('pipelinedTransaction', () => {
 		const [{ open }] = await t.db.sql<{ open: number }[]>`
 			SELECT count(*)::int AS open FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'`;
 		expect(open).toBe(0);
+	});
+});
+
+describe('pipelinedTransaction watchdog', () => {
+	it('gives up on a transaction that does not finish in time, with an error saying the outcome is unknown, and the pool keeps working', async () => {
+		const t2 = await createTestDatabase('pipelined_timeout');
+		try {
+			await t2.db.sql`CREATE TABLE w (id int PRIMARY KEY)`;
+			const blocker = await t2.db.sql.reserve();
+			await blocker`BEGIN`;
+			await blocker`LOCK TABLE w IN ACCESS EXCLUSIVE MODE`;
+			const stuck = pipelinedTransaction(t2.db.sql, (tx) => tx`INSERT INTO w VALUES (1)`, 300);
+			await expect(stuck).rejects.toBeInstanceOf(TransactionTimeoutError);
+			await blocker`ROLLBACK`;
+			blocker.release();
+			// The abandoned insert runs once the lock is gone: a retry finds it and is applied once.
+			await pipelinedTransaction(t2.db.sql, (tx) => tx`INSERT INTO w VALUES (2)`);
+			let ids: number[] = [];
+			for (let i = 0; i < 50 && ids.length < 2; i++) {
+				ids = (await t2.db.sql<{ id: number }[]>`SELECT id FROM w ORDER BY id`).map((r) => r.id);
+				if (ids.length < 2) await new Promise((r) => setTimeout(r, 100));
+			}
+			expect(ids).toEqual([1, 2]);
+		} finally {
+			await t2.drop();
+		}
 	});
 });

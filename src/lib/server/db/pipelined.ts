@@ -57,23 +57,56 @@ export class TransactionRolledBack extends Error {
 	}
 }
 
-export async function pipelinedTransaction<T>(sql: Sql, fn: (tx: SqlLike) => Promise<T>): Promise<T> {
-	const conn = await reserveConnection(sql);
-	try {
-		const begin = conn`BEGIN`.execute();
-		let result: T;
-		try {
-			result = await fn(conn);
-			await begin;
-		} catch (err) {
-			await begin.catch(() => {});
-			await conn`ROLLBACK`.catch(() => {});
-			throw err;
-		}
-		const commit = await conn`COMMIT`;
-		if (commit.command !== 'COMMIT') throw new TransactionRolledBack();
-		return result;
-	} finally {
-		conn.release();
+/**
+ * Longest a pipelined transaction may take before its caller gets an error. A
+ * backend killed mid-transaction (a PostgreSQL crash) can leave postgres.js
+ * 3.4.9 with a reserved connection whose queries never settle; without this
+ * limit one such message blocked its patient's queue on the HL7 listener for
+ * good (found by the fault suite). The caller answers a failure and the sender
+ * resends; if the transaction did commit after all, the resend is a duplicate
+ * and is applied once. A connection that settles late is released then.
+ */
+export const TRANSACTION_TIMEOUT_MS = 10_000;
+
+export class TransactionTimeoutError extends Error {
+	readonly code = 'CONNECT_TIMEOUT';
+	constructor(ms: number) {
+		super(`the database did not finish the transaction within ${ms} ms; its outcome is unknown, retry (a retry is applied once)`);
+		this.name = 'TransactionTimeoutError';
 	}
+}
+
+export async function pipelinedTransaction<T>(sql: Sql, fn: (tx: SqlLike) => Promise<T>, timeoutMs = TRANSACTION_TIMEOUT_MS): Promise<T> {
+	const conn = await reserveConnection(sql);
+	const work = runPipelined(conn, fn);
+	let timer: NodeJS.Timeout | undefined;
+	const expired = new Promise<never>((_, reject) => {
+		timer = setTimeout(() => reject(new TransactionTimeoutError(timeoutMs)), timeoutMs);
+	});
+	try {
+		return await Promise.race([work, expired]);
+	} finally {
+		clearTimeout(timer);
+		// Released once the transaction settled, never while its statements may still run.
+		work.then(
+			() => conn.release(),
+			() => conn.release()
+		);
+	}
+}
+
+async function runPipelined<T>(conn: postgres.ReservedSql, fn: (tx: SqlLike) => Promise<T>): Promise<T> {
+	const begin = conn`BEGIN`.execute();
+	let result: T;
+	try {
+		result = await fn(conn);
+		await begin;
+	} catch (err) {
+		await begin.catch(() => {});
+		await conn`ROLLBACK`.catch(() => {});
+		throw err;
+	}
+	const commit = await conn`COMMIT`;
+	if (commit.command !== 'COMMIT') throw new TransactionRolledBack();
+	return result;
 }
