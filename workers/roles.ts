@@ -72,32 +72,28 @@ async function startDicomRole(rt: Runtime): Promise<void> {
 			log[l](String(msg), rest);
 		}
 	});
-	// Failures before the database (unreadable dataset, size cap, storage): visible, never silent.
+	// Failures before the database (unreadable dataset, size cap, storage, refused contexts, broken
+	// connections): visible on the Ingest page, never silent.
+	const recordFailure = (peer: string, reason: string, details: Record<string, unknown>) =>
+		void recordIngestFailure(ctx.db.sql, log, { source: IngestSource.dicom, peer, reason, details });
 	server.on('rejected', (r) => {
 		if (r.reason === 'sink_failed') return; // the sink recorded it with the database error
-		void recordIngestFailure(ctx.db.sql, log, {
-			source: IngestSource.dicom,
-			peer: r.callingAe || r.remoteAddress,
-			reason: `${r.reason}: ${r.message}`,
-			details: { status: r.status, sopInstanceUid: r.sopInstanceUid, remoteAddress: r.remoteAddress, associationId: r.associationId }
+		recordFailure(r.callingAe || r.remoteAddress, `${r.reason}: ${r.message}`, {
+			status: r.status,
+			sopInstanceUid: r.sopInstanceUid,
+			remoteAddress: r.remoteAddress,
+			associationId: r.associationId
 		});
 	});
-	server.on('contextRejected', (r) => {
-		void recordIngestFailure(ctx.db.sql, log, {
-			source: IngestSource.dicom,
-			peer: r.callingAe || r.remoteAddress,
-			reason: `${r.reason}: ${r.abstractSyntax} offered only ${r.transferSyntaxes.join(', ')}`,
-			details: { remoteAddress: r.remoteAddress, associationId: r.associationId }
-		});
-	});
-	server.on('connectionError', (r) => {
-		void recordIngestFailure(ctx.db.sql, log, {
-			source: IngestSource.dicom,
-			peer: r.callingAe || r.remoteAddress,
-			reason: `connection_error: ${r.message}`,
-			details: { remoteAddress: r.remoteAddress, associationId: r.associationId ?? null }
-		});
-	});
+	server.on('contextRejected', (r) =>
+		recordFailure(r.callingAe || r.remoteAddress, `${r.reason}: ${r.abstractSyntax} offered only ${r.transferSyntaxes.join(', ')}`, {
+			remoteAddress: r.remoteAddress,
+			associationId: r.associationId
+		})
+	);
+	server.on('connectionError', (r) =>
+		recordFailure(r.callingAe || r.remoteAddress, `connection_error: ${r.message}`, { remoteAddress: r.remoteAddress, associationId: r.associationId ?? null })
+	);
 	const collect = collectDicomStatus(server, () => ({ sink: { ...sink.counters } }));
 	await server.start();
 	const heartbeat = startHeartbeat(ctx.db.sql, 'dicom', collect, { log });

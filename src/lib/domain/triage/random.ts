@@ -5,6 +5,8 @@
  * training set, a held-out set and a test set are reproducible from a number.
  */
 
+import { createRng as createSimulationRng } from '../simulation/random';
+
 /** A seeded source of uniform and normal variates. */
 export interface Rng {
 	/** Uniform in [0, 1). */
@@ -20,38 +22,19 @@ export interface Rng {
 }
 
 /**
- * mulberry32: a small 32-bit generator, good enough for image synthesis and
- * much faster than a cryptographic one.
+ * The simulator's mulberry32 generator (one implementation for the whole
+ * project), seeded through the phantom generator's own seed mix so the
+ * training, held-out and test phantoms stay exactly what the shipped models
+ * were trained and evaluated on.
  */
 export function createRng(seed: number): Rng {
-	let state = (Math.floor(seed) ^ 0x9e3779b9) >>> 0;
-	let spare: number | null = null;
-	const next = (): number => {
-		state = (state + 0x6d2b79f5) >>> 0;
-		let t = state;
-		t = Math.imul(t ^ (t >>> 15), t | 1);
-		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-		return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-	};
+	const r = createSimulationRng((Math.floor(seed) ^ 0x9e3779b9) >>> 0);
 	return {
-		next,
-		uniform: (lo, hi) => lo + (hi - lo) * next(),
-		int: (lo, hi) => lo + Math.floor(next() * (hi - lo + 1)),
-		normal: () => {
-			if (spare !== null) {
-				const s = spare;
-				spare = null;
-				return s;
-			}
-			// Box-Muller; keep the second variate for the next call.
-			let u = 0;
-			while (u === 0) u = next();
-			const v = next();
-			const r = Math.sqrt(-2 * Math.log(u));
-			spare = r * Math.sin(2 * Math.PI * v);
-			return r * Math.cos(2 * Math.PI * v);
-		},
-		chance: (p) => next() < p
+		next: r.next,
+		uniform: (lo, hi) => r.uniform(lo, hi),
+		int: (lo, hi) => r.int(lo, hi),
+		normal: () => r.normal(),
+		chance: (p) => r.next() < p
 	};
 }
 

@@ -258,11 +258,12 @@ export function foldStudyCommands(
 	return { next, outcomes, followUps: [...followUps], update };
 }
 
+const FOLLOW_UP_QUEUE: Record<FollowUp, JobName> = { [FollowUp.triage]: JobName.triage, [FollowUp.route]: JobName.route };
+
 /** Enqueues a fold's follow-up jobs inside the transaction (pipelined: one round trip). */
 export async function sendFollowUps(tx: SqlLike, jobs: JobQueue | null, studyId: number, followUps: FollowUp[]): Promise<void> {
 	if (!jobs) return;
-	const queueOf: Record<FollowUp, JobName> = { [FollowUp.triage]: JobName.triage, [FollowUp.route]: JobName.route };
-	await Promise.all(followUps.map((f) => jobs.send(queueOf[f], { studyId }, { tx })));
+	await Promise.all(followUps.map((f) => jobs.send(FOLLOW_UP_QUEUE[f], { studyId }, { tx })));
 }
 
 /** Apply a command in its own transaction. */

@@ -53,11 +53,27 @@ async function survivorOf(tx: SqlLike, id: number): Promise<number> {
 	return r?.id ?? id;
 }
 
-async function patientRowId(tx: SqlLike, p: PatientKey): Promise<{ id: number; mergedInto: number | null }> {
+/** Visit fields an upsert may set; null leaves a value as it is. */
+export interface PatientVisit {
+	patientClass: string | null;
+	location: string | null;
+}
+
+const NO_VISIT: PatientVisit = { patientClass: null, location: null };
+
+/**
+ * The patient row for issuer + MRN, created if missing, in one statement. A given
+ * visit is written on the row unless it was merged away (the caller then writes
+ * it on the survivor).
+ */
+async function patientRowId(tx: SqlLike, p: PatientKey, visit: PatientVisit = NO_VISIT): Promise<{ id: number; mergedInto: number | null }> {
 	const [r] = await tx<{ id: number; merged_into: number | null }[]>`
 		WITH ins AS (
-			INSERT INTO patients (mrn, issuer) VALUES (${p.mrn}, ${p.issuer})
-			ON CONFLICT (issuer, mrn) DO NOTHING RETURNING id, merged_into
+			INSERT INTO patients (mrn, issuer, patient_class, location) VALUES (${p.mrn}, ${p.issuer}, ${visit.patientClass}, ${visit.location})
+			ON CONFLICT (issuer, mrn) DO UPDATE SET patient_class = COALESCE(EXCLUDED.patient_class, patients.patient_class),
+				location = COALESCE(EXCLUDED.location, patients.location), updated_at = now()
+			WHERE patients.merged_into IS NULL AND (EXCLUDED.patient_class IS NOT NULL OR EXCLUDED.location IS NOT NULL)
+			RETURNING id, merged_into
 		)
 		SELECT id, merged_into FROM ins
 		UNION ALL SELECT id, merged_into FROM patients WHERE issuer = ${p.issuer} AND mrn = ${p.mrn}
@@ -79,34 +95,16 @@ export async function upsertPatient(tx: SqlLike, p: PatientKey): Promise<number>
  * usual case (the identifier is not merged away); merged identifiers take the
  * long way to the surviving record.
  */
-export async function upsertPatientVisit(
-	tx: SqlLike,
-	p: PatientKey,
-	visit: { patientClass: string | null; location: string | null }
-): Promise<number> {
-	const [r] = await tx<{ id: number; merged_into: number | null }[]>`
-		WITH ins AS (
-			INSERT INTO patients (mrn, issuer, patient_class, location) VALUES (${p.mrn}, ${p.issuer}, ${visit.patientClass}, ${visit.location})
-			ON CONFLICT (issuer, mrn) DO UPDATE SET patient_class = COALESCE(EXCLUDED.patient_class, patients.patient_class),
-				location = COALESCE(EXCLUDED.location, patients.location), updated_at = now()
-			WHERE patients.merged_into IS NULL AND (EXCLUDED.patient_class IS NOT NULL OR EXCLUDED.location IS NOT NULL)
-			RETURNING id, merged_into
-		)
-		SELECT id, merged_into FROM ins
-		UNION ALL SELECT id, merged_into FROM patients WHERE issuer = ${p.issuer} AND mrn = ${p.mrn}
-		LIMIT 1`;
-	if (!r.merged_into) return r.id;
-	const survivor = await survivorOf(tx, r.merged_into);
+export async function upsertPatientVisit(tx: SqlLike, p: PatientKey, visit: PatientVisit): Promise<number> {
+	const r = await patientRowId(tx, p, visit);
+	if (!r.mergedInto) return r.id;
+	const survivor = await survivorOf(tx, r.mergedInto);
 	if (visit.patientClass || visit.location) await updatePatientVisit(tx, survivor, visit);
 	return survivor;
 }
 
 /** Sets the patient's class and location (ADT, order PV1). Null leaves a value as it is. */
-export async function updatePatientVisit(
-	tx: SqlLike,
-	patientId: number,
-	visit: { patientClass: string | null; location: string | null }
-): Promise<void> {
+export async function updatePatientVisit(tx: SqlLike, patientId: number, visit: PatientVisit): Promise<void> {
 	await tx`UPDATE patients SET patient_class = COALESCE(${visit.patientClass}, patient_class),
 		location = COALESCE(${visit.location}, location), updated_at = now() WHERE id = ${patientId}`;
 }
@@ -415,13 +413,8 @@ export interface ResolveOptions {
 export async function resolveSiteId(tx: SqlLike, hints: (string | null | undefined)[]): Promise<string | null> {
 	const names = siteHintNames(hints);
 	if (names.length === 0) return null;
-	const rows = await tx`SELECT id, lower(id) AS lid, lower(name) AS lname FROM sites
-		WHERE lower(id) = ANY(${names}) OR lower(name) = ANY(${names})`;
-	for (const n of names) {
-		const hit = rows.find((r) => r.lid === n || r.lname === n);
-		if (hit) return hit.id as string;
-	}
-	return null;
+	const [r] = await tx.unsafe<{ id: string | null }[]>(`SELECT (${SITE_FROM_HINTS('$1')}) AS id`, [names] as never[], { prepare: true });
+	return r?.id ?? null;
 }
 
 /**
