@@ -33,6 +33,39 @@ describe('pipelinedTransaction', () => {
 		expect(await rows()).toEqual([1, 2]);
 	});
 
+	it('deferred statements commit with the transaction, COMMIT pipelined behind them', async () => {
+		const out = await pipelinedTransaction(t.db.sql, async (tx, ctx) => {
+			await tx`INSERT INTO pt VALUES (5, 'e')`;
+			ctx.defer(tx`INSERT INTO pt VALUES (6, 'f')`.execute());
+			ctx.defer(tx`UPDATE pt SET v = 'f2' WHERE id = 6`.execute());
+			return 'sent';
+		});
+		expect(out).toBe('sent');
+		expect(await rows()).toEqual([1, 2, 5, 6]);
+		const [r] = await t.db.sql<{ v: string }[]>`SELECT v FROM pt WHERE id = 6`;
+		expect(r.v).toBe('f2');
+		await t.db.sql`DELETE FROM pt WHERE id IN (5, 6)`;
+	});
+
+	it('a deferred statement that fails rolls back the whole transaction and its own error is thrown', async () => {
+		const attempt = pipelinedTransaction(t.db.sql, async (tx, ctx) => {
+			await tx`INSERT INTO pt VALUES (7, 'g')`;
+			ctx.defer(tx`INSERT INTO pt VALUES (1, 'duplicate key')`.execute());
+			ctx.defer(tx`INSERT INTO pt VALUES (8, 'h')`.execute());
+		});
+		await expect(attempt).rejects.toThrow(/duplicate key/);
+		expect(await rows()).toEqual([1, 2]);
+	});
+
+	it('a deferred failure is reported even when the callback throws afterwards for another reason', async () => {
+		const attempt = pipelinedTransaction(t.db.sql, async (tx, ctx) => {
+			ctx.defer(tx`INSERT INTO pt VALUES (2, 'duplicate key')`.execute());
+			await tx`INSERT INTO pt VALUES (9, 'i')`;
+		});
+		await expect(attempt).rejects.toThrow(/duplicate key/);
+		expect(await rows()).toEqual([1, 2]);
+	});
+
 	it('an error thrown by the callback rolls everything back and the connection stays usable', async () => {
 		await expect(
 			pipelinedTransaction(t.db.sql, async (tx) => {

@@ -31,24 +31,30 @@ import { Hl7ApplicationError, Hl7ErrorCode } from '../../domain/hl7/errors';
 import { StudyEventKind, type StudyEvent } from '../../domain/study/lifecycle';
 import { StudyStatus } from '../../domain/study/model';
 import type { Sql, SqlLike } from '../db/client';
-import { pipelinedTransaction } from '../db/pipelined';
-import { applyStudyCommandTx, type CommandOutcome, type StudyPatch } from '../events/transition';
+import { pipelinedTransaction, type PipelineContext } from '../db/pipelined';
+import { foldStudyCommands, sendFollowUps, type FoldedCommand, type StudyPatch, type StudyRow } from '../events/transition';
 import { insertEvents } from '../events/store';
 import type { JobQueue } from '../jobs/queue';
 import type { Logger } from '../log';
 import {
 	currentRoutingPolicy,
 	examPatch,
+	fillStudyKeys,
+	insertStudyRow,
+	lockOpenStudiesWithOtherClass,
+	lockStudyRow,
+	lookupStudyKeys,
 	mergePatients,
 	normalizeAndReview,
 	resolveStudy,
 	setOrderStatus,
 	slaDeadline,
-	studyByAccession,
 	upsertOrder,
 	upsertPatient,
 	upsertPatientVisit,
-	type ExamNormalizer
+	type ExamNormalizer,
+	type LockedStudy,
+	type ResolveOptions
 } from './studies';
 
 export interface Hl7DbHandlerOptions {
@@ -89,7 +95,7 @@ export function createHl7DbHandler(options: Hl7DbHandlerOptions): Hl7Handler & {
 class DuplicateMessage extends Error {}
 
 /** Returns false for a duplicate (already committed) message. */
-async function storeAndApply(tx: SqlLike, inbound: Hl7Inbound, apply: CommandApplier): Promise<boolean> {
+async function storeAndApply(tx: SqlLike, ctx: PipelineContext, inbound: Hl7Inbound, apply: CommandApplier): Promise<boolean> {
 	const { sender, controlId } = splitIdempotencyKey(inbound.idempotencyKey);
 	const type = `${inbound.header.messageType}^${inbound.header.triggerEvent}`;
 	// A NACKed earlier attempt may be retried with the same control id: only an AA row is a duplicate.
@@ -103,7 +109,7 @@ async function storeAndApply(tx: SqlLike, inbound: Hl7Inbound, apply: CommandApp
 		WHERE hl7_messages.ack_code <> 'AA'
 		RETURNING id`.execute();
 	try {
-		for (const cmd of inbound.commands) await apply.run(tx, cmd);
+		for (const cmd of inbound.commands) await apply.run(tx, cmd, ctx);
 	} catch (err) {
 		const first = await stored.catch(() => null);
 		if (first && first.length === 0) throw new DuplicateMessage();
@@ -116,7 +122,7 @@ async function storeAndApply(tx: SqlLike, inbound: Hl7Inbound, apply: CommandApp
 /** One transaction per message; false when it was a duplicate (nothing applied). */
 async function storeAndApplyOnce(sql: Sql, inbound: Hl7Inbound, apply: CommandApplier): Promise<boolean> {
 	try {
-		return await pipelinedTransaction(sql, (tx) => storeAndApply(tx, inbound, apply));
+		return await pipelinedTransaction(sql, (tx, ctx) => storeAndApply(tx, ctx, inbound, apply));
 	} catch (err) {
 		if (err instanceof DuplicateMessage) return false;
 		throw err;
@@ -148,25 +154,25 @@ export function recordNacks(stats: Hl7StatsEmitter, sql: Sql, log: Logger): () =
 class CommandApplier {
 	constructor(private readonly o: Hl7DbHandlerOptions) {}
 
-	async run(tx: SqlLike, cmd: Hl7Command): Promise<void> {
+	async run(tx: SqlLike, cmd: Hl7Command, ctx: PipelineContext): Promise<void> {
 		switch (cmd.type) {
 			case Hl7CommandType.orderPlace:
 			case Hl7CommandType.orderChange:
 			case Hl7CommandType.orderStatus:
-				return this.order(tx, cmd);
+				return this.order(tx, cmd, ctx);
 			case Hl7CommandType.orderCancel:
-				return this.cancel(tx, cmd);
+				return this.cancel(tx, cmd, ctx);
 			case Hl7CommandType.visitUpdate:
-				return this.visit(tx, cmd);
+				return this.visit(tx, cmd, ctx);
 			case Hl7CommandType.visitCancel:
 				// A11: nothing in the study model depends on the admission itself; the raw message is kept.
 				return;
 			case Hl7CommandType.patientMerge:
 				return this.merge(tx, cmd);
 			case Hl7CommandType.reportResult:
-				return this.report(tx, cmd);
+				return this.report(tx, cmd, ctx);
 			case Hl7CommandType.labResults:
-				return this.labs(tx, cmd);
+				return this.labs(tx, cmd, ctx);
 			default:
 				cmd satisfies never;
 		}
@@ -176,41 +182,90 @@ class CommandApplier {
 		return `hl7:${cmd.source.sendingApplication}`;
 	}
 
-	private async study(tx: SqlLike, cmd: Hl7Command, studyId: number, event: StudyEvent, patch: StudyPatch = {}, payload: Record<string, unknown> = {}, key = true) {
-		const out = await applyStudyCommandTx(tx, this.o.jobs, {
-			studyId,
-			event,
-			actor: this.actor(cmd),
-			idempotencyKey: key ? `hl7:${cmd.commandKey}:${event.kind}` : undefined,
-			payload: { control_id: cmd.source.messageControlId, ...payload },
-			patch
-		});
-		if (out.status === 'refused') {
-			this.o.log.info('hl7 command recorded without a study change', { type: cmd.type, studyId, reason: out.reason, controlId: cmd.source.messageControlId });
-		}
-		return out;
+	private key(cmd: Hl7Command, kind: string): string {
+		return `hl7:${cmd.commandKey}:${kind}`;
 	}
 
-	private async order(tx: SqlLike, cmd: OrderPlaceCommand | OrderChangeCommand | OrderStatusCommand): Promise<void> {
+	private command(cmd: Hl7Command, event: StudyEvent, patch: StudyPatch = {}, payload: Record<string, unknown> = {}, key = this.key(cmd, event.kind)): FoldedCommand {
+		return { event, actor: this.actor(cmd), idempotencyKey: key, payload: { control_id: cmd.source.messageControlId, ...payload }, patch };
+	}
+
+	/**
+	 * Folds `commands` onto a locked study (the lifecycle decides, see
+	 * foldStudyCommands). The row update and the events are deferred: they travel
+	 * with COMMIT. A complete study whose row changed gets its deadline again.
+	 */
+	private async fold(tx: SqlLike, ctx: PipelineContext, cmd: Hl7Command, study: LockedStudy, commands: FoldedCommand[]): Promise<ReturnType<typeof foldStudyCommands>> {
+		const fold = foldStudyCommands(study.row, study.seenKeys, commands);
+		for (const o of fold.outcomes) {
+			if (o.status === 'refused') {
+				this.o.log.info('hl7 command recorded without a study change', { type: cmd.type, studyId: study.row.id, reason: o.reason, controlId: cmd.source.messageControlId });
+			}
+		}
+		if (fold.update) {
+			ctx.defer(tx.unsafe(fold.update.text, fold.update.values as never[], { prepare: true }).execute());
+			ctx.defer(insertEvents(tx, fold.outcomes.flatMap((o) => (o.status === 'applied' ? [o.event] : []))));
+			const { next } = fold;
+			// Priority or patient class changed on a study already complete: its deadline follows.
+			if (next.completeAt) {
+				const deadline = slaDeadline(await currentRoutingPolicy(tx), next, next.completeAt);
+				ctx.defer(tx`UPDATE studies SET sla_deadline = ${deadline} WHERE id = ${next.id}`.execute());
+			}
+		}
+		await sendFollowUps(tx, this.o.jobs, study.row.id, fold.followUps);
+		return fold;
+	}
+
+	/** An event beside the lifecycle (report drafts, corrections), with the study's dimensions; deferred like a fold's. */
+	private plainEvent(tx: SqlLike, ctx: PipelineContext, cmd: Hl7Command, study: StudyRow, kind: string, at: string, payload: Record<string, unknown>): void {
+		ctx.defer(
+			insertEvents(tx, [
+				{
+					time: at,
+					studyId: study.id,
+					kind,
+					actor: this.actor(cmd),
+					siteId: study.siteId,
+					subspecialty: study.subspecialty,
+					modality: study.modality,
+					priority: study.priority,
+					patientClass: study.patientClass,
+					payload: { control_id: cmd.source.messageControlId, ...payload },
+					idempotencyKey: this.key(cmd, kind)
+				}
+			])
+		);
+	}
+
+	/**
+	 * Orders in three round trips in the usual case: (1, with BEGIN and the raw
+	 * message) the patient, the study key locks and lookups; (2) the order upsert
+	 * and the study row, locked or inserted; (3) the row update and the events,
+	 * with COMMIT. Two rows to merge take resolveStudy's general path.
+	 */
+	private async order(tx: SqlLike, cmd: OrderPlaceCommand | OrderChangeCommand | OrderStatusCommand, ctx: PipelineContext): Promise<void> {
 		if (!cmd.accessionNumber) {
 			throw new Hl7ApplicationError(Hl7ErrorCode.requiredFieldMissing, 'accession number missing', {
 				location: { segment: 'OBR', sequence: 1, field: 18 }
 			});
 		}
 		const location = locationText(cmd.orderingLocation);
-		const patientId = await upsertPatientVisit(tx, { mrn: cmd.patient.id, issuer: cmd.patient.authority }, { patientClass: cmd.patientClass, location });
 		// Unknown procedures are accepted: they go to the review list and the study waits for a mapping.
 		const exam = await normalizeAndReview(tx, this.o.normalizer, {
 			modality: cmd.modality || null,
 			description: cmd.requestedProcedure.text || cmd.requestedProcedure.code,
 			procedureCode: cmd.requestedProcedure.code || null
 		});
+		const keys = { accessionNumber: cmd.accessionNumber, studyInstanceUid: cmd.studyInstanceUid || null };
+		const [patientId, { byUid, byAcc }] = await Promise.all([
+			upsertPatientVisit(tx, { mrn: cmd.patient.id, issuer: cmd.patient.authority }, { patientClass: cmd.patientClass, location }),
+			lookupStudyKeys(tx, keys)
+		]);
+
 		const status =
 			cmd.type === Hl7CommandType.orderStatus && cmd.orderStatus ? cmd.orderStatus : cmd.type === Hl7CommandType.orderPlace ? 'placed' : 'updated';
-		// The order upsert and the study lookup are pipelined (one round trip); a new
-		// study gets its order link from the patch below, in the same transaction.
 		const modality = cmd.modality || exam?.modality || null;
-		const orderQuery = upsertOrder(tx, {
+		const order = upsertOrder(tx, {
 			accessionNumber: cmd.accessionNumber,
 			patientId,
 			placerOrderNumber: cmd.placerOrderNumber,
@@ -225,70 +280,88 @@ class CommandApplier {
 			status,
 			orderedAt: cmd.orderedAt
 		});
-		const studyQuery = resolveStudy(
-			tx,
-			{ accessionNumber: cmd.accessionNumber, studyInstanceUid: cmd.studyInstanceUid || null },
-			{
-				create: {
-					patientId,
-					priority: cmd.priority,
-					patientClass: cmd.patientClass,
-					description: cmd.requestedProcedure.text || null,
-					modality
-				},
-				siteHints: [cmd.orderingLocation?.facility, cmd.source.sendingFacility]
-			}
-		);
-		const [order, { study, created }] = await Promise.all([orderQuery, studyQuery]);
+		const options: ResolveOptions = {
+			create: { patientId, priority: cmd.priority, patientClass: cmd.patientClass, description: cmd.requestedProcedure.text || null, modality },
+			siteHints: [cmd.orderingLocation?.facility, cmd.source.sendingFacility]
+		};
+		const eventKeys = [StudyEventKind.orderPlaced, StudyEventKind.orderUpdated, StudyEventKind.priorityChanged, StudyEventKind.cancelled].map((k) => this.key(cmd, k));
+		const general = () => resolveStudy(tx, keys, options).then((r) => lockStudyRow(tx, { id: r.study.id }, eventKeys));
+		const found = byUid ?? byAcc;
+		let created = false;
+		let locked: Promise<LockedStudy | null>;
+		if (!found) {
+			created = true;
+			locked = insertStudyRow(tx, keys, options, eventKeys);
+		} else if (byUid && byAcc && byUid.id !== byAcc.id) {
+			locked = general();
+		} else {
+			// Sent before the lock, so the locked row has the keys and site; a failure there is the one reported.
+			locked = Promise.all([fillStudyKeys(tx, found, keys, options.siteHints), lockStudyRow(tx, { id: found.id }, eventKeys)]).then(([, l]) => l);
+		}
+		let [o, study] = await Promise.all([order, locked]);
+		if (!study) {
+			// A key was taken after all (the insert conflicted): the general path.
+			created = false;
+			study = await general();
+		}
+		if (!study) throw new Error(`study for accession ${cmd.accessionNumber} vanished inside its transaction`);
+
 		const patch: StudyPatch = {
-			orderId: order.id,
+			orderId: o.id,
 			patientId,
 			...(cmd.patientClass ? { patientClass: cmd.patientClass } : {}),
-			...(exam ? { ...examPatch(exam), modality: exam.modality } : order.modality && !study.modality ? { modality: order.modality } : {})
+			...(exam ? { ...examPatch(exam), modality: exam.modality } : o.modality && !study.row.modality ? { modality: o.modality } : {})
 		};
 		const payload = { accession: cmd.accessionNumber, order_control: cmd.type, exam_code: exam?.examCode ?? null };
-		let last: CommandOutcome;
+		const at = cmd.source.messageAt ?? cmd.source.receivedAt;
+		const commands: FoldedCommand[] = [];
 		if (cmd.type === Hl7CommandType.orderPlace || created || study.orderId == null) {
-			last = await this.study(tx, cmd, study.id, { kind: StudyEventKind.orderPlaced, at: cmd.orderedAt, priority: cmd.priority }, patch, payload);
+			commands.push(this.command(cmd, { kind: StudyEventKind.orderPlaced, at: cmd.orderedAt, priority: cmd.priority }, patch, payload));
 		} else {
-			const at = cmd.source.messageAt ?? cmd.source.receivedAt;
-			last = await this.study(tx, cmd, study.id, { kind: StudyEventKind.orderUpdated, at }, patch, { ...payload, order_status: cmd.orderStatus });
-			if (order.previousPriority && order.previousPriority !== cmd.priority) {
-				last = await this.study(tx, cmd, study.id, { kind: StudyEventKind.priorityChanged, at, priority: cmd.priority }, {}, { from: order.previousPriority });
+			commands.push(this.command(cmd, { kind: StudyEventKind.orderUpdated, at }, patch, { ...payload, order_status: cmd.orderStatus }));
+			if (o.previousPriority && o.previousPriority !== cmd.priority) {
+				commands.push(this.command(cmd, { kind: StudyEventKind.priorityChanged, at, priority: cmd.priority }, {}, { from: o.previousPriority }));
 			}
 		}
 		if (cmd.type === Hl7CommandType.orderStatus && cmd.orderStatus === OrderStatus.cancelled) {
-			last = await this.study(tx, cmd, study.id, { kind: StudyEventKind.cancelled, at: cmd.source.messageAt ?? cmd.source.receivedAt });
+			commands.push(this.command(cmd, { kind: StudyEventKind.cancelled, at }));
 		}
-		// A study that is not complete yet has no deadline to refresh: skip the read.
-		if (last.status !== 'applied' || last.study.completeAt) await this.refreshDeadline(tx, study.id);
+		await this.fold(tx, ctx, cmd, study, commands);
 	}
 
-	private async cancel(tx: SqlLike, cmd: OrderCancelCommand): Promise<void> {
-		const known = await setOrderStatus(tx, cmd.accessionNumber, OrderStatus.cancelled);
-		const study = await studyByAccession(tx, cmd.accessionNumber);
+	private async cancel(tx: SqlLike, cmd: OrderCancelCommand, ctx: PipelineContext): Promise<void> {
+		const [known, study] = await Promise.all([
+			setOrderStatus(tx, cmd.accessionNumber, OrderStatus.cancelled),
+			lockStudyRow(tx, { accession: cmd.accessionNumber }, [this.key(cmd, StudyEventKind.cancelled)])
+		]);
 		if (!known && !study) {
 			this.o.log.info('cancel for an unknown accession (kept as raw message only)', { controlId: cmd.source.messageControlId });
 			return;
 		}
-		if (study) await this.study(tx, cmd, study.id, { kind: StudyEventKind.cancelled, at: cmd.cancelledAt }, {}, { order_control: cmd.orderControl });
+		if (study) await this.fold(tx, ctx, cmd, study, [this.command(cmd, { kind: StudyEventKind.cancelled, at: cmd.cancelledAt }, {}, { order_control: cmd.orderControl })]);
 	}
 
-	private async visit(tx: SqlLike, cmd: VisitUpdateCommand): Promise<void> {
-		const patientId = await upsertPatientVisit(tx, { mrn: cmd.patient.id, issuer: cmd.patient.authority }, {
-			patientClass: cmd.patientClass,
-			location: locationText(cmd.location)
-		});
-		if (!cmd.patientClass) return;
-		const open = await tx<{ id: number }[]>`
-			SELECT id FROM studies WHERE patient_id = ${patientId} AND status NOT IN ('reported', 'cancelled')
-			AND patient_class IS DISTINCT FROM ${cmd.patientClass} ORDER BY id`;
-		for (const s of open) {
-			await this.study(tx, cmd, s.id, { kind: StudyEventKind.orderUpdated, at: cmd.occurredAt }, { patientClass: cmd.patientClass }, {
-				patient_class: cmd.patientClass,
-				visit_event: cmd.event
-			});
-			await this.refreshDeadline(tx, s.id);
+	/** ADT: the patient's class and location; open studies of another class follow (each its own event). */
+	private async visit(tx: SqlLike, cmd: VisitUpdateCommand, ctx: PipelineContext): Promise<void> {
+		const patient = { mrn: cmd.patient.id, issuer: cmd.patient.authority };
+		const upsert = upsertPatientVisit(tx, patient, { patientClass: cmd.patientClass, location: locationText(cmd.location) });
+		if (!cmd.patientClass) {
+			await upsert;
+			return;
+		}
+		const patientClass = cmd.patientClass;
+		const [patientId, first] = await Promise.all([upsert, lockOpenStudiesWithOtherClass(tx, patient, patientClass)]);
+		// The statement follows one merge level; a longer chain gets the survivor's studies by id.
+		const open = first.patientId !== null && first.patientId !== patientId ? await lockOpenStudiesWithOtherClass(tx, { patientId }, patientClass) : first;
+		if (open.studies.length === 0) return;
+		// One event per study: the key names the study, or the second study's event would count as a repeat of the first.
+		const keyFor = (id: number) => `${this.key(cmd, StudyEventKind.orderUpdated)}:${id}`;
+		const seen = await tx<{ key: string }[]>`SELECT key FROM event_keys WHERE key = ANY(${open.studies.map((s) => keyFor(s.row.id))}::text[])`;
+		const seenKeys = new Set(seen.map((r) => r.key));
+		for (const study of open.studies) {
+			await this.fold(tx, ctx, cmd, { ...study, seenKeys }, [
+				this.command(cmd, { kind: StudyEventKind.orderUpdated, at: cmd.occurredAt }, { patientClass }, { patient_class: patientClass, visit_event: cmd.event }, keyFor(study.row.id))
+			]);
 		}
 	}
 
@@ -301,8 +374,10 @@ class CommandApplier {
 		this.o.log.info('patients merged', { survivorId: r.survivorId, mergedId: r.mergedId, studies: r.studies, orders: r.orders });
 	}
 
-	private async report(tx: SqlLike, cmd: ReportResultCommand): Promise<void> {
-		const study = await studyByAccession(tx, cmd.accessionNumber);
+	/** One round trip and COMMIT: the study locked by accession, then the fold or a plain event. */
+	private async report(tx: SqlLike, cmd: ReportResultCommand, ctx: PipelineContext): Promise<void> {
+		const kinds = [StudyEventKind.reported, 'report_corrected', 'report_preliminary', 'report_cancelled'];
+		const study = await lockStudyRow(tx, { accession: cmd.accessionNumber }, kinds.map((k) => this.key(cmd, k)));
 		if (!study) {
 			this.o.log.info('report for an unknown accession (kept as raw message only)', { controlId: cmd.source.messageControlId });
 			return;
@@ -312,41 +387,23 @@ class CommandApplier {
 		switch (cmd.status) {
 			case ReportStatus.final:
 			case ReportStatus.corrected: {
-				const out = await this.study(tx, cmd, study.id, { kind: StudyEventKind.reported, at: cmd.resultAt }, reader ? { reportedBy: reader } : {}, payload);
+				const fold = await this.fold(tx, ctx, cmd, study, [this.command(cmd, { kind: StudyEventKind.reported, at: cmd.resultAt }, reader ? { reportedBy: reader } : {}, payload)]);
 				// A correction of a report already final: recorded as its own event, the clock stays closed.
-				if (out.status === 'refused' && study.status === StudyStatus.reported) await this.plainEvent(tx, cmd, study.id, 'report_corrected', cmd.resultAt, payload);
+				if (fold.outcomes[0].status === 'refused' && study.row.status === StudyStatus.reported) {
+					this.plainEvent(tx, ctx, cmd, study.row, 'report_corrected', cmd.resultAt, payload);
+				}
 				return;
 			}
 			case ReportStatus.preliminary:
-				return this.plainEvent(tx, cmd, study.id, 'report_preliminary', cmd.resultAt, payload);
+				return this.plainEvent(tx, ctx, cmd, study.row, 'report_preliminary', cmd.resultAt, payload);
 			case ReportStatus.cancelled:
-				return this.plainEvent(tx, cmd, study.id, 'report_cancelled', cmd.resultAt, payload);
+				return this.plainEvent(tx, ctx, cmd, study.row, 'report_cancelled', cmd.resultAt, payload);
 			default:
 				cmd.status satisfies never;
 		}
 	}
 
-	private async plainEvent(tx: SqlLike, cmd: Hl7Command, studyId: number, kind: string, at: string, payload: Record<string, unknown>) {
-		const [s] = await tx<{ site_id: string | null; subspecialty: string | null; modality: string | null; priority: string; patient_class: string | null }[]>`
-			SELECT site_id, subspecialty, modality, priority, patient_class FROM studies WHERE id = ${studyId}`;
-		await insertEvents(tx, [
-			{
-				time: at,
-				studyId,
-				kind,
-				actor: this.actor(cmd),
-				siteId: s?.site_id,
-				subspecialty: s?.subspecialty,
-				modality: s?.modality,
-				priority: s?.priority,
-				patientClass: s?.patient_class,
-				payload: { control_id: cmd.source.messageControlId, ...payload },
-				idempotencyKey: `hl7:${cmd.commandKey}:${kind}`
-			}
-		]);
-	}
-
-	private async labs(tx: SqlLike, cmd: LabResultsCommand): Promise<void> {
+	private async labs(tx: SqlLike, cmd: LabResultsCommand, ctx: PipelineContext): Promise<void> {
 		const patientId = await upsertPatient(tx, { mrn: cmd.patient.id, issuer: cmd.patient.authority });
 		if (cmd.observations.length === 0) return;
 		const rows = cmd.observations.map((o) => ({
@@ -360,21 +417,10 @@ class CommandApplier {
 			observed_at: o.observedAt ?? cmd.collectedAt,
 			source_message: cmd.source.idempotencyKey
 		}));
-		await tx`INSERT INTO clinical_context (patient_id, code, label, value, units, reference_range, abnormal_flags, observed_at, source_message)
+		ctx.defer(
+			tx`INSERT INTO clinical_context (patient_id, code, label, value, units, reference_range, abnormal_flags, observed_at, source_message)
 			SELECT * FROM json_to_recordset(${JSON.stringify(rows)}::text::json) AS x(patient_id bigint, code text, label text, value text,
-				units text, reference_range text, abnormal_flags text, observed_at timestamptz, source_message text)`;
-	}
-
-	/** Priority or patient class changed on a study already complete: its deadline follows. */
-	private async refreshDeadline(tx: SqlLike, studyId: number): Promise<void> {
-		const [s] = await tx<{ priority: string; patient_class: string | null; modality: string | null; complete_at: Date | null }[]>`
-			SELECT priority, patient_class, modality, complete_at FROM studies WHERE id = ${studyId}`;
-		if (!s?.complete_at) return;
-		const deadline = slaDeadline(
-			await currentRoutingPolicy(tx),
-			{ priority: s.priority, patientClass: s.patient_class, modality: s.modality },
-			s.complete_at.toISOString()
+				units text, reference_range text, abnormal_flags text, observed_at timestamptz, source_message text)`.execute()
 		);
-		await tx`UPDATE studies SET sla_deadline = ${deadline} WHERE id = ${studyId}`;
 	}
 }

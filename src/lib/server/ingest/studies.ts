@@ -21,7 +21,7 @@ import {
 } from '../../domain/exams/normalize';
 import { DEFAULT_POLICY, computeDeadline, validatePolicy, type RoutingPolicy } from '../../domain/routing/policy';
 import { PatientClass, Priority, type NormalizedExam } from '../../domain/study/model';
-import type { StudyPatch } from '../events/transition';
+import { STUDY_ROW_SELECT, toStudyRow, type StudyPatch, type StudyRow } from '../events/transition';
 
 /** Problems the ingest layer reports with a stable code. */
 export class IngestError extends Error {
@@ -458,48 +458,58 @@ function siteHintNames(hints: (string | null | undefined)[]): string[] {
 const SITE_FROM_HINTS = (param: string) => `SELECT s.id FROM unnest(${param}::text[]) WITH ORDINALITY AS h(name, i)
 	JOIN sites s ON lower(s.id) = h.name OR lower(s.name) = h.name ORDER BY h.i LIMIT 1`;
 
-async function resolveStudyRow(
-	tx: SqlLike,
-	keys: StudyKeys,
-	options: ResolveOptions
-): Promise<{ study: StudyRef; created: boolean; mergedFrom: number | null }> {
+/**
+ * Takes the key locks and, in the same round trip once they are granted, looks
+ * the study up by each key (the two may name different rows: see resolveStudy).
+ */
+export async function lookupStudyKeys(tx: SqlLike, keys: StudyKeys): Promise<{ byUid: StudyRef | null; byAcc: StudyRef | null }> {
 	const uid = keys.studyInstanceUid || null;
 	const acc = keys.accessionNumber || null;
 	if (!uid && !acc) throw new IngestError('invalid_input', 'a study needs a Study Instance UID or an accession number');
-	// Pipelined: the lookups run after the locks are granted, in one round trip.
 	const [, byUid, byAcc] = await Promise.all([
 		lockStudyKeys(tx, { studyInstanceUid: uid, accessionNumber: acc }),
 		uid ? studyByUid(tx, uid) : null,
 		acc ? studyByAccession(tx, acc) : null
 	]);
-	if (byUid && byAcc && byUid.id !== byAcc.id) {
-		// Same accession on a different, already-identified study (one order, several
-		// studies): keep them apart rather than fuse two real studies.
-		if (byAcc.studyInstanceUid) return { study: byUid, created: false, mergedFrom: null };
-		await mergeStudies(tx, byUid.id, byAcc.id);
-		return { study: (await studyByUid(tx, uid!))!, created: false, mergedFrom: byAcc.id };
+	return { byUid, byAcc };
+}
+
+/**
+ * Gives a study found by one key the other key it lacks and, with `siteHints`,
+ * the site they name when it has none ({@link resolveSiteId}'s rule). The
+ * statements are sent at once (they can share a round trip with what follows);
+ * `found` is updated when they complete. Caller holds the key locks.
+ */
+export function fillStudyKeys(tx: SqlLike, found: StudyRef, keys: StudyKeys, siteHints?: (string | null | undefined)[]): Promise<unknown> {
+	const uid = keys.studyInstanceUid || null;
+	const acc = keys.accessionNumber || null;
+	const sent: Promise<unknown>[] = [];
+	if (uid && !found.studyInstanceUid) {
+		sent.push(tx`UPDATE studies SET study_instance_uid = ${uid}, updated_at = now() WHERE id = ${found.id}`.execute());
+		found.studyInstanceUid = uid;
+	} else if (acc && !found.accessionNumber) {
+		sent.push(tx`UPDATE studies SET accession_number = ${acc}, updated_at = now() WHERE id = ${found.id}`.execute());
+		found.accessionNumber = acc;
 	}
-	const found = byUid ?? byAcc;
-	if (found) {
-		if (uid && !found.studyInstanceUid) {
-			await tx`UPDATE studies SET study_instance_uid = ${uid}, updated_at = now() WHERE id = ${found.id}`;
-			found.studyInstanceUid = uid;
-		} else if (acc && !found.accessionNumber) {
-			await tx`UPDATE studies SET accession_number = ${acc}, updated_at = now() WHERE id = ${found.id}`;
-			found.accessionNumber = acc;
-		}
-		return { study: found, created: false, mergedFrom: null };
-	}
+	if (siteHints && !found.siteId) sent.push(assignSiteFromHints(tx, found.id, siteHints).then((id) => (found.siteId = id)));
+	return Promise.all(sent);
+}
+
+/**
+ * Inserts a study for keys that name none (caller holds the key locks), returning
+ * `columns`; no row when a key was taken after all. The accession may already
+ * belong to another identified study: then this one goes without it. The site
+ * comes from the hints in the same statement (see resolveSiteId for the rule).
+ */
+function insertStudy<T extends object>(tx: SqlLike, keys: StudyKeys, options: ResolveOptions, columns: string) {
 	const c = options.create;
-	// The accession may already belong to another identified study: then this one goes without it.
-	// The site comes from the hints in the same statement (see resolveSiteId for the matching rule).
-	const [row] = await tx.unsafe<StudyRef[]>(
+	return tx.unsafe<T[]>(
 		`INSERT INTO studies (study_instance_uid, accession_number, patient_id, order_id, priority, patient_class, description, modality, site_id)
 		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, (${SITE_FROM_HINTS('$9')}))
-		 ON CONFLICT DO NOTHING RETURNING ${STUDY_REF}`,
+		 ON CONFLICT DO NOTHING RETURNING ${columns}`,
 		[
-			uid,
-			acc,
+			keys.studyInstanceUid || null,
+			keys.accessionNumber || null,
 			c.patientId ?? null,
 			c.orderId ?? null,
 			c.priority ?? Priority.routine,
@@ -510,6 +520,98 @@ async function resolveStudyRow(
 		] as never[],
 		{ prepare: true }
 	);
+}
+
+/** A study's state for a lifecycle fold, with its order link and which of `keys` are already recorded as event keys. */
+export interface LockedStudy {
+	row: StudyRow;
+	orderId: number | null;
+	seenKeys: Set<string>;
+}
+
+const LOCKED_COLUMNS = `${STUDY_ROW_SELECT}, order_id AS "orderId"`;
+type LockedRaw = Record<string, unknown> & { orderId: number | null };
+
+function locked(r: LockedRaw | undefined, keys: { key: string }[]): LockedStudy | null {
+	return r ? { row: toStudyRow(r), orderId: r.orderId, seenKeys: new Set(keys.map((k) => k.key)) } : null;
+}
+
+/** Event keys from `keys` already recorded; sent now, like every statement in this file. */
+function seenEventKeys(tx: SqlLike, keys: string[]) {
+	return keys.length > 0 ? tx<{ key: string }[]>`SELECT key FROM event_keys WHERE key = ANY(${keys}::text[])` : Promise.resolve([]);
+}
+
+/**
+ * Locks one study row (by id or accession) and reads which idempotency keys are
+ * recorded, in one round trip: the state a fold starts from. Null if no such study.
+ */
+export async function lockStudyRow(tx: SqlLike, where: { id: number } | { accession: string }, keys: string[]): Promise<LockedStudy | null> {
+	const [rows, seen] = await Promise.all([
+		'id' in where
+			? tx.unsafe<LockedRaw[]>(`SELECT ${LOCKED_COLUMNS} FROM studies WHERE id = $1 FOR UPDATE`, [where.id], { prepare: true })
+			: tx.unsafe<LockedRaw[]>(`SELECT ${LOCKED_COLUMNS} FROM studies WHERE accession_number = $1 FOR UPDATE`, [where.accession], { prepare: true }),
+		seenEventKeys(tx, keys)
+	]);
+	return locked(rows[0], seen);
+}
+
+/**
+ * The open studies of the patient with this identifier (its surviving record)
+ * whose patient class differs from `patientClass`, locked, oldest first. One
+ * statement, so it can follow the patient upsert in the same round trip;
+ * `patientId` is the survivor the statement resolved to (merges keep one level).
+ */
+export async function lockOpenStudiesWithOtherClass(
+	tx: SqlLike,
+	p: PatientKey | { patientId: number },
+	patientClass: string
+): Promise<{ patientId: number | null; studies: LockedStudy[] }> {
+	const patient =
+		'patientId' in p
+			? { where: 'SELECT $1::bigint AS survivor', values: [p.patientId] }
+			: { where: 'SELECT COALESCE(merged_into, id) AS survivor FROM patients WHERE issuer = $1 AND mrn = $2', values: [p.issuer, p.mrn] };
+	const n = patient.values.length + 1;
+	const rows = await tx.unsafe<(LockedRaw & { survivor: number })[]>(
+		`WITH p AS (${patient.where})
+		SELECT ${LOCKED_COLUMNS}, p.survivor FROM studies JOIN p ON studies.patient_id = p.survivor
+		WHERE status NOT IN ('reported', 'cancelled') AND patient_class IS DISTINCT FROM $${n}
+		ORDER BY studies.id FOR UPDATE OF studies`,
+		[...patient.values, patientClass] as never[],
+		{ prepare: true }
+	);
+	return { patientId: rows[0]?.survivor ?? null, studies: rows.map((r) => locked(r, [])!) };
+}
+
+/**
+ * {@link insertStudy} returning the new row as {@link lockStudyRow} does (the row
+ * is new: no other transaction can see it yet). Null when a key was taken after all.
+ */
+export async function insertStudyRow(tx: SqlLike, keys: StudyKeys, options: ResolveOptions, eventKeys: string[]): Promise<LockedStudy | null> {
+	const [rows, seen] = await Promise.all([insertStudy<LockedRaw>(tx, keys, options, LOCKED_COLUMNS), seenEventKeys(tx, eventKeys)]);
+	return locked(rows[0], seen);
+}
+
+async function resolveStudyRow(
+	tx: SqlLike,
+	keys: StudyKeys,
+	options: ResolveOptions
+): Promise<{ study: StudyRef; created: boolean; mergedFrom: number | null }> {
+	const uid = keys.studyInstanceUid || null;
+	const acc = keys.accessionNumber || null;
+	const { byUid, byAcc } = await lookupStudyKeys(tx, keys);
+	if (byUid && byAcc && byUid.id !== byAcc.id) {
+		// Same accession on a different, already-identified study (one order, several
+		// studies): keep them apart rather than fuse two real studies.
+		if (byAcc.studyInstanceUid) return { study: byUid, created: false, mergedFrom: null };
+		await mergeStudies(tx, byUid.id, byAcc.id);
+		return { study: (await studyByUid(tx, uid!))!, created: false, mergedFrom: byAcc.id };
+	}
+	const found = byUid ?? byAcc;
+	if (found) {
+		await fillStudyKeys(tx, found, keys);
+		return { study: found, created: false, mergedFrom: null };
+	}
+	const [row] = await insertStudy<StudyRef>(tx, keys, options, STUDY_REF);
 	if (row) return { study: row, created: true, mergedFrom: null };
 	const again = (uid && (await studyByUid(tx, uid))) || (acc && (await studyByAccession(tx, acc)));
 	if (!again) throw new IngestError('study_not_found', 'study insert conflicted but no row was found');

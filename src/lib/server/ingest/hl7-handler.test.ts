@@ -1,0 +1,142 @@
+/**
+ * The HL7 database handler's effects, message by message, on a real
+ * PostgreSQL: the study lifecycle, order changes, reports, cancellations, ADT
+ * class changes and duplicates. (The MLLP edge and mllp_send interop are
+ * tested in ingest.test.ts and workers/hl7.)
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mapInbound } from '../../../../workers/hl7/handlers';
+import { parseHl7Message } from '../../../../workers/hl7/message';
+import { SAMPLE, withControlId } from '../../../../workers/hl7/samples';
+import { createHl7DbHandler } from './hl7-handler';
+import { ingestTestEnv, type IngestTestEnv } from './test-kit';
+
+let env: IngestTestEnv;
+let handle: ReturnType<typeof createHl7DbHandler>;
+
+beforeAll(async () => {
+	env = await ingestTestEnv('hl7_handler');
+	await env.tdb.db.sql`INSERT INTO sites (id, name) VALUES ('mercy', 'Mercy') ON CONFLICT DO NOTHING`;
+	handle = createHl7DbHandler({ sql: env.tdb.db.sql, jobs: env.jobs, normalizer: env.normalizer, log: env.log });
+});
+afterAll(() => env?.close());
+
+const sql = () => env.tdb.db.sql;
+
+async function send(raw: string): Promise<void> {
+	const inbound = mapInbound(parseHl7Message(raw), { receivedAt: new Date().toISOString(), connectionId: 'test', unknownTypes: 'ack' });
+	await handle(inbound, { accepted() {} });
+}
+
+/** A Study Instance UID of its own per accession. */
+const studyUid = (acc: string) => `2.25.${[...acc].map((c) => c.charCodeAt(0)).join('')}`;
+
+/** A sample rewritten for its own patient and accession. */
+function sample(m: string, controlId: string, mrn: string, acc: string): string {
+	return withControlId(m, controlId).replaceAll('MRN1234', mrn).replaceAll('ACC5001', acc).replace('1.2.840.113619.2.55.3.1234', studyUid(acc));
+}
+
+async function events(acc: string): Promise<{ kind: string; priority: string; payload: Record<string, unknown> }[]> {
+	return sql()`SELECT e.kind, e.priority, e.payload FROM study_events e JOIN studies s ON s.id = e.study_id
+		WHERE s.accession_number = ${acc} ORDER BY e.id`;
+}
+
+async function study(acc: string) {
+	const [s] = await sql()`SELECT s.*, o.status AS order_status, o.priority AS order_priority FROM studies s LEFT JOIN orders o ON o.id = s.order_id
+		WHERE s.accession_number = ${acc}`;
+	return s;
+}
+
+describe('HL7 database handler', () => {
+	it('a new order creates the patient, order and study with its exam, site and order_placed event', async () => {
+		await send(sample(SAMPLE.ormNew, 'H-1', 'MRN-H1', 'ACC-H1'));
+		const s = await study('ACC-H1');
+		expect(s).toMatchObject({ status: 'ordered', priority: 'stat', patient_class: 'E', modality: 'CT', site_id: 'mercy', order_status: 'placed' });
+		expect(s.exam_code).toBeTruthy();
+		expect(s.study_instance_uid).toBe(studyUid('ACC-H1'));
+		const [p] = await sql()`SELECT mrn, patient_class FROM patients WHERE id = ${s.patient_id}`;
+		expect(p).toEqual({ mrn: 'MRN-H1', patient_class: 'E' });
+		expect((await events('ACC-H1')).map((e) => e.kind)).toEqual(['order_placed']);
+	});
+
+	it('an order change with another priority records order_updated and priority_changed, and the study follows', async () => {
+		await send(sample(SAMPLE.ormNew, 'H-2a', 'MRN-H2', 'ACC-H2'));
+		await send(sample(SAMPLE.ormChange, 'H-2b', 'MRN-H2', 'ACC-H2'));
+		const ev = await events('ACC-H2');
+		expect(ev.map((e) => e.kind)).toEqual(['order_placed', 'order_updated', 'priority_changed']);
+		expect(ev[2].payload).toMatchObject({ from: 'stat' });
+		const s = await study('ACC-H2');
+		expect(s.priority).toBe('asap');
+		expect(s.order_priority).toBe('asap');
+		expect(s.patient_class).toBe('O');
+	});
+
+	it('a change on a complete study moves its SLA deadline with the new priority', async () => {
+		await send(sample(SAMPLE.ormNew, 'H-3a', 'MRN-H3', 'ACC-H3'));
+		const s0 = await study('ACC-H3');
+		await sql()`UPDATE studies SET status = 'complete', first_image_at = now() - interval '10 minutes', complete_at = now() - interval '5 minutes',
+			sla_deadline = now() - interval '4 minutes' WHERE id = ${s0.id}`;
+		await send(sample(SAMPLE.ormChange, 'H-3b', 'MRN-H3', 'ACC-H3'));
+		const s = await study('ACC-H3');
+		expect(s.priority).toBe('asap');
+		// Recomputed from complete_at with the policy: later than the placeholder written above.
+		expect(s.sla_deadline.getTime()).toBeGreaterThan(s.complete_at.getTime());
+	});
+
+	it('reports: preliminary is an event beside the lifecycle, final closes the clock, a correction after final is its own event', async () => {
+		await send(sample(SAMPLE.ormNew, 'H-4a', 'MRN-H4', 'ACC-H4'));
+		const s0 = await study('ACC-H4');
+		await sql()`UPDATE studies SET status = 'opened', first_image_at = now() - interval '30 minutes', complete_at = now() - interval '25 minutes',
+			triaged_at = now() - interval '24 minutes', assigned_at = now() - interval '20 minutes', opened_at = now() - interval '10 minutes' WHERE id = ${s0.id}`;
+		const report = (id: string, status: string) => sample(SAMPLE.oruReport, id, 'MRN-H4', 'ACC-H4').replace('|||F|||||||8899', `|||${status}|||||||8899`);
+		await send(report('H-4b', 'P'));
+		expect((await study('ACC-H4')).status).toBe('opened');
+		await send(report('H-4c', 'F'));
+		const s = await study('ACC-H4');
+		expect(s.status).toBe('reported');
+		expect(s.reported_by).toBeTruthy();
+		await send(report('H-4d', 'C'));
+		expect((await events('ACC-H4')).map((e) => e.kind)).toEqual(['order_placed', 'report_preliminary', 'reported', 'report_corrected']);
+		expect((await study('ACC-H4')).status).toBe('reported');
+	});
+
+	it('a cancel (ORC-1 CA) cancels the order and the study', async () => {
+		await send(sample(SAMPLE.ormNew, 'H-5a', 'MRN-H5', 'ACC-H5'));
+		await send(sample(SAMPLE.ormCancel, 'H-5b', 'MRN-H5', 'ACC-H5'));
+		const s = await study('ACC-H5');
+		expect(s.status).toBe('cancelled');
+		expect(s.order_status).toBe('cancelled');
+		expect((await events('ACC-H5')).map((e) => e.kind)).toEqual(['order_placed', 'cancelled']);
+	});
+
+	it('an ADT class change updates every open study of the patient, each with its own event', async () => {
+		await send(sample(SAMPLE.ormNew, 'H-6a', 'MRN-H6', 'ACC-H6A'));
+		await send(sample(SAMPLE.ormNew, 'H-6b', 'MRN-H6', 'ACC-H6B'));
+		await send(withControlId(SAMPLE.adtA08, 'H-6c').replaceAll('MRN1234', 'MRN-H6').replace('PV1|1|E|', 'PV1|1|I|'));
+		for (const acc of ['ACC-H6A', 'ACC-H6B']) {
+			expect((await study(acc)).patient_class).toBe('I');
+			const ev = await events(acc);
+			expect(ev.map((e) => e.kind)).toEqual(['order_placed', 'order_updated']);
+			expect(ev[1].payload).toMatchObject({ patient_class: 'I', visit_event: 'update' });
+		}
+		// The same message again is a duplicate: nothing applied twice.
+		await send(withControlId(SAMPLE.adtA08, 'H-6c').replaceAll('MRN1234', 'MRN-H6').replace('PV1|1|E|', 'PV1|1|I|'));
+		expect(await events('ACC-H6A')).toHaveLength(2);
+		expect(handle.stats.duplicates).toBeGreaterThan(0);
+	});
+
+	it('a failure inside the transaction (a statement the server rejects) leaves nothing behind and says why', async () => {
+		await sql()`ALTER TABLE clinical_context ADD CONSTRAINT no_creatinine CHECK (code <> '2160-0')`;
+		try {
+			await expect(send(withControlId(SAMPLE.oruLab, 'H-7').replaceAll('MRN1234', 'MRN-H7'))).rejects.toThrow(/no_creatinine/);
+		} finally {
+			await sql()`ALTER TABLE clinical_context DROP CONSTRAINT no_creatinine`;
+		}
+		expect(await sql()`SELECT 1 FROM hl7_messages WHERE control_id = 'H-7'`).toHaveLength(0);
+		expect(await sql()`SELECT 1 FROM patients WHERE mrn = 'MRN-H7'`).toHaveLength(0);
+		// The sender's retry is applied.
+		await send(withControlId(SAMPLE.oruLab, 'H-7').replaceAll('MRN1234', 'MRN-H7'));
+		const [{ n }] = await sql()`SELECT count(*)::int AS n FROM clinical_context c JOIN patients p ON p.id = c.patient_id WHERE p.mrn = 'MRN-H7'`;
+		expect(n).toBe(3);
+	});
+});
