@@ -24,6 +24,8 @@
  *
  *   npx tsx workers/bench/triage.ts [--studies 20] [--cpu-studies 20] [--ct-size 512] [--ct-slices 32] [--cxr-size 1024]
  *     [--alert-studies 10] [--stability 2] [--alert-ct-size 256] [--alert-ct-slices 24] [--alert-only]
+ *
+ * `--alert-studies 0` leaves the alert part out (the per-study figures alone).
  */
 import { chestXr, headCtSeries } from '../../src/lib/domain/triage/phantom';
 import { deriveSeed } from '../../src/lib/domain/triage/random';
@@ -215,7 +217,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
 		cpu_ratio: r2(vals.reduce((a, b) => a + b, 0) / vals.length),
 		cpu_ratio_by_model: ratios,
 		cpu_ratio_infer_only: inferRatios,
-		...(await measureAlertLatency(alertOpts))
+		...(alertOpts.studies > 0 ? await measureAlertLatency(alertOpts) : {})
 	};
 }
 

@@ -32,6 +32,14 @@ export interface LazyInstance {
 /** What triageStudy takes per instance: the file's bytes, or a lazy reader of them. */
 export type StudyInstance = ArrayBuffer | Uint8Array | LazyInstance;
 
+/**
+ * Window tables shared by all studies: one per pixel encoding and window, so
+ * the slices of a series, and the next study from the same scanner, reuse it
+ * (building one is about a millisecond). Emptied past a few encodings.
+ */
+const windowTables: LutCache = new Map();
+const MAX_WINDOW_TABLES = 16;
+
 const isLazy = (i: StudyInstance): i is LazyInstance => !(i instanceof ArrayBuffer) && !(i instanceof Uint8Array);
 const asBytes = (b: ArrayBuffer | Uint8Array): Uint8Array => (b instanceof Uint8Array ? b : new Uint8Array(b));
 
@@ -113,7 +121,7 @@ export async function triageStudy(model: TriageModel, instances: readonly StudyI
 	}
 
 	// Whole files only for the chosen images: all reads start now, and each image is decoded as soon
-	// as its file is in (the disk works while the CPU preprocesses).
+	// as its file is in (with an asynchronous reader, the disk works while the CPU preprocesses).
 	const reads = chosen.map(async (index) => {
 		const inst = instances[index];
 		if (files[index] || !isLazy(inst)) return;
@@ -128,7 +136,7 @@ export async function triageStudy(model: TriageModel, instances: readonly StudyI
 	let readMs = 0;
 	let decodeMs = 0;
 	let preprocessMs = 0;
-	const luts: LutCache = new Map();
+	if (windowTables.size >= MAX_WINDOW_TABLES) windowTables.clear();
 	for (const [k, index] of chosen.entries()) {
 		const tw = performance.now();
 		await reads[k];
@@ -140,7 +148,7 @@ export async function triageStudy(model: TriageModel, instances: readonly StudyI
 		if (fast) {
 			const tp = performance.now();
 			decodeMs += tp - td;
-			inputs.push(frameToModelInput(fast.frame, spec, luts).data);
+			inputs.push(frameToModelInput(fast.frame, spec, windowTables).data);
 			preprocessMs += performance.now() - tp;
 			continue;
 		}

@@ -310,19 +310,25 @@ export function frameToModelInput(frame: StoredFrame, spec: PreprocessSpec, cach
  * downsampleBox read through the table. Rows are walked in input order with
  * one running sum per output column; each sum still adds its block's values
  * row by row, left to right, exactly as downsampleBox does, so the float
- * results are identical. Two copies keep each loop monomorphic (8 / 16 bit).
+ * results are identical. A block row is added eight words per statement
+ * (`s + a + b + …` still adds left to right): about twice as fast as one word
+ * per loop turn. Two copies keep each loop monomorphic (8 / 16 bit).
  */
 function boxThroughLut16(words: Uint16Array, W: number, fx: number, fy: number, bw: number, bh: number, lut: Float32Array): Float32Array {
 	const out = new Float32Array(bw * bh);
 	const acc = new Float64Array(bw);
 	const norm = 1 / (fx * fy);
+	const by8 = fx - (fx % 8);
 	for (let y = 0; y < bh; y++) {
 		acc.fill(0);
 		for (let j = 0; j < fy; j++) {
 			let p = (y * fy + j) * W;
 			for (let x = 0; x < bw; x++) {
 				let sum = acc[x];
-				for (let i = 0; i < fx; i++) sum += lut[words[p++]];
+				let i = 0;
+				for (; i < by8; i += 8, p += 8)
+					sum = sum + lut[words[p]] + lut[words[p + 1]] + lut[words[p + 2]] + lut[words[p + 3]] + lut[words[p + 4]] + lut[words[p + 5]] + lut[words[p + 6]] + lut[words[p + 7]];
+				for (; i < fx; i++) sum += lut[words[p++]];
 				acc[x] = sum;
 			}
 		}
@@ -335,13 +341,17 @@ function boxThroughLut8(words: Uint8Array, W: number, fx: number, fy: number, bw
 	const out = new Float32Array(bw * bh);
 	const acc = new Float64Array(bw);
 	const norm = 1 / (fx * fy);
+	const by8 = fx - (fx % 8);
 	for (let y = 0; y < bh; y++) {
 		acc.fill(0);
 		for (let j = 0; j < fy; j++) {
 			let p = (y * fy + j) * W;
 			for (let x = 0; x < bw; x++) {
 				let sum = acc[x];
-				for (let i = 0; i < fx; i++) sum += lut[words[p++]];
+				let i = 0;
+				for (; i < by8; i += 8, p += 8)
+					sum = sum + lut[words[p]] + lut[words[p + 1]] + lut[words[p + 2]] + lut[words[p + 3]] + lut[words[p + 4]] + lut[words[p + 5]] + lut[words[p + 6]] + lut[words[p + 7]];
+				for (; i < fx; i++) sum += lut[words[p++]];
 				acc[x] = sum;
 			}
 		}

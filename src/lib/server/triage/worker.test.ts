@@ -110,6 +110,29 @@ describe('triage job', () => {
 		expect(await events(id)).toHaveLength(3);
 	});
 
+	it('a result another worker recorded while this one ran is kept, and nothing is acted on twice', async () => {
+		await setModelMode(t.db.sql, admin, 'ich-ct-demo', 'active');
+		const id = await seed({ kind: 'head-ct', seed: seeds.positive, positive: true });
+		const { manifest, dir: mdir } = await readManifest(shippedManifestPath('ich-ct-demo', '1.0.0'));
+		const model = await loadModel(manifest, { backend: 'wasm', baseDir: mdir });
+		// The other worker commits its (shadow) result while this one runs the model.
+		const racing = {
+			...model,
+			predictBatch: async (images: Float32Array[]) => {
+				await t.db.sql`INSERT INTO ai_results (study_id, model_id, model_version, backend, mode, score, critical, status)
+					VALUES (${id}, 'ich-ct-demo', '1.0.0', 'wasm', 'shadow', 0.01, false, 'ok')`;
+				return model.predictBatch(images);
+			}
+		};
+		const out = await triageJob({ ...deps, cache: new Map([['ich-ct-demo@1.0.0', Promise.resolve(racing)]]) }, id);
+		model.dispose();
+		expect(out.status === 'triaged' && out.models[0]).toMatchObject({ critical: true, flagged: false });
+		expect(await results(id)).toEqual([expect.objectContaining({ mode: 'shadow', score: 0.01, critical: false })]);
+		expect(await t.db.sql`SELECT id FROM critical_flags WHERE study_id = ${id}`).toHaveLength(0);
+		expect(await study(id)).toMatchObject({ status: 'triaged', priority: 'routine', critical_flag: 'none' });
+		expect((await events(id)).map((e) => e.kind)).toEqual(['triaged']);
+	});
+
 	it('a negative head CT on an active model is recorded as not critical and acts on nothing', async () => {
 		await setModelMode(t.db.sql, admin, 'ich-ct-demo', 'active');
 		const id = await seed({ kind: 'head-ct', seed: seeds.negative, positive: false });

@@ -12,19 +12,20 @@
  * workers may share the queue and a retried job never doubles anything.
  */
 import os from 'node:os';
-import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { computeDeadline } from '../../domain/routing/policy';
+import { computeDeadline, type RoutingPolicy } from '../../domain/routing/policy';
 import { matchEligibility, ModelMode, type ModelManifest, type StudyAttributes } from '../../domain/triage/manifest';
 import { StudyEventKind } from '../../domain/study/lifecycle';
 import { StudyStatus } from '../../domain/study/model';
 import type { AppContext } from '../context';
 import type { Sql, SqlLike } from '../db/client';
-import { insertEvents } from '../events/store';
-import { applyStudyCommand, applyStudyCommandTx } from '../events/transition';
+import { pipelinedTransaction } from '../db/pipelined';
+import { insertEvents, type NewEvent } from '../events/store';
+import { applyStudyCommand, applyStudyCommandTx, type CommandOutcome, type StudyCommand } from '../events/transition';
 import { JobName, wakeWorkersOnSend, type JobData, type JobQueue } from '../jobs/queue';
 import type { Logger } from '../log';
 import { currentPolicy } from '../routing/policy-store';
+import { FileBuffers, StudyFiles } from './files';
 import { currentModels, effectiveManifest, modelsDir, registerShippedModels, type RegisteredModel } from './registry';
 import { selectBackend, type BackendName, type BackendSelection } from '../../../../workers/triage/backend';
 import { loadModel, type TriageModel } from '../../../../workers/triage/model';
@@ -63,6 +64,8 @@ export interface TriageDeps {
 	backend: BackendSelection;
 	/** Loaded models by id@version (weights only; mode/threshold come from the registry per job). */
 	cache?: Map<string, Promise<TriageModel>>;
+	/** Image file buffers, reused from job to job. */
+	buffers?: FileBuffers;
 	root?: string;
 	now?: () => Date;
 }
@@ -129,30 +132,6 @@ function modelFor(deps: TriageDeps, m: RegisteredModel): Promise<TriageModel> {
 	return p;
 }
 
-/** Bytes read first from each image file: the header of all but unusual files. */
-const HEAD_BYTES = 16 * 1024;
-
-/** Open an image file for triage: its first bytes now, the rest on demand. Null when the file is missing. */
-async function openInstanceFile(path: string): Promise<LazyInstance | null> {
-	let head: Uint8Array;
-	try {
-		const fh = await open(path, 'r');
-		try {
-			const buf = new Uint8Array(HEAD_BYTES);
-			const { bytesRead } = await fh.read(buf, 0, HEAD_BYTES, 0);
-			head = buf.subarray(0, bytesRead);
-		} finally {
-			await fh.close();
-		}
-	} catch {
-		return null;
-	}
-	// A file shorter than the head is already whole.
-	if (head.length < HEAD_BYTES) return { head, read: async () => head };
-	let whole: Promise<Uint8Array> | null = null;
-	return { head, read: () => (whole ??= readFile(path).then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength))) };
-}
-
 function describeSkipped(skipped: SkippedInstance[], total: number): string {
 	if (skipped.length === 0) return '';
 	const byMessage = new Map<string, number>();
@@ -213,15 +192,7 @@ export async function triageJob(deps: TriageDeps, studyId: number, opts: { final
 
 	// Each file is opened once per job, whatever the number of models: its head for the header,
 	// the whole file only when a model chooses the image.
-	const blobs = new Map<string, Promise<LazyInstance | null>>();
-	const openBlob = (i: InstanceRow) => {
-		let p = blobs.get(i.sopInstanceUid);
-		if (!p) {
-			p = openInstanceFile(i.blobPath);
-			blobs.set(i.sopInstanceUid, p);
-		}
-		return p;
-	};
+	const studyFiles = new StudyFiles((deps.buffers ??= new FileBuffers()));
 
 	// The plan, in registry order: eligible models, with the result an earlier attempt already recorded.
 	const plan = models
@@ -247,7 +218,7 @@ export async function triageJob(deps: TriageDeps, studyId: number, opts: { final
 		// one triage per completion: a re-opened and re-completed study is triaged again
 		idempotencyKey: `triaged:${studyId}:${study.completeAt?.toISOString() ?? 'none'}`
 	});
-	let triagedOut: Awaited<ReturnType<typeof applyStudyCommandTx>> | null = null;
+	let triagedOut: CommandOutcome | null = null;
 
 	const outcomes: ModelOutcome[] = [];
 	for (const [index, { m, manifest, key, eligibleSeries, prior }] of plan.entries()) {
@@ -268,7 +239,7 @@ export async function triageJob(deps: TriageDeps, studyId: number, opts: { final
 			status = ResultStatus.error;
 			detail = 'no images on file for this study';
 		} else {
-			const read = await Promise.all(chosen.map(openBlob));
+			const read = chosen.map((i) => studyFiles.open(i.blobPath));
 			const files: LazyInstance[] = [];
 			const missing: SkippedInstance[] = [];
 			read.forEach((b, i) => (b ? files.push(b) : missing.push({ index: i, sopInstanceUid: chosen[i].sopInstanceUid, code: 'blob_missing', message: 'image file missing on disk' })));
@@ -301,18 +272,22 @@ export async function triageJob(deps: TriageDeps, studyId: number, opts: { final
 		const outcome: ModelOutcome = { id: m.id, version: m.version, mode: m.mode, status, score, critical, flagged: false, reused: false };
 		// The last model's result and the `triaged` step share one transaction (one commit less per study).
 		const finishes = index === lastToRun && study.status === StudyStatus.complete;
-		outcome.flagged = (await sql.begin(async (tx) => {
-			const ins = await tx`INSERT INTO ai_results (study_id, model_id, model_version, backend, mode, score, label, critical, status, detail, latency_ms)
-				VALUES (${studyId}, ${m.id}, ${m.version}, ${backend}, ${m.mode}, ${score}, ${label}, ${critical}, ${status}, ${detail}, ${latencyMs})
-				ON CONFLICT (study_id, model_id, model_version) DO NOTHING RETURNING id`;
-			// Another worker recorded it first and acted on it: do nothing twice.
-			const raised = ins.length > 0 && actOn ? await raiseCritical(tx, deps, study, manifest, m, score!, now()) : false;
-			if (finishes) triagedOut = await applyStudyCommandTx(tx, deps.jobs, triagedCommand([...outcomes, outcome, ...plan.slice(index + 1).map(reusedOutcome)]));
-			return raised;
-		})) as boolean;
+		const committed = await commitResult(deps, {
+			study,
+			manifest,
+			m,
+			result: { backend, score, label, critical, status, detail, latencyMs },
+			actOn,
+			at: now(),
+			triaged: finishes ? () => triagedCommand([...outcomes, outcome, ...plan.slice(index + 1).map(reusedOutcome)]) : null
+		});
+		outcome.flagged = committed.flagged;
+		if (committed.triaged) triagedOut = committed.triaged;
 		outcomes.push(outcome);
 		log.info('model result', { studyId, model: key, mode: m.mode, status, score, critical, flagged: outcome.flagged, latencyMs: Math.round(latencyMs) });
 	}
+	// The pixels are done with: their buffers go to the next job (after a failure, to the collector).
+	studyFiles.close();
 
 	if (study.status !== StudyStatus.complete) return { status: 'scored', studyId, models: outcomes };
 	// Nothing ran (no eligible model, or every result was already on file): triaged on its own.
@@ -321,18 +296,71 @@ export async function triageJob(deps: TriageDeps, studyId: number, opts: { final
 	return { status: 'triaged', studyId, models: outcomes };
 }
 
-/** Flag, priority, SLA and alert event for an active model's critical result (inside the result's transaction). */
-async function raiseCritical(tx: SqlLike, deps: TriageDeps, study: StudyRowForTriage, manifest: ModelManifest, m: RegisteredModel, score: number, at: Date): Promise<boolean> {
-	const finding = manifest.criticalLabel;
+interface ResultToCommit {
+	study: StudyRowForTriage;
+	manifest: ModelManifest;
+	m: RegisteredModel;
+	result: { backend: string; score: number | null; label: string | null; critical: boolean; status: ResultStatus; detail: string | null; latencyMs: number };
+	/** An active model's critical call: raise the flag, stat priority and the alert event. */
+	actOn: boolean;
+	at: Date;
+	/** The study's `triaged` step, when it commits with this result. */
+	triaged: (() => StudyCommand) | null;
+}
+
+/**
+ * One model's result in one transaction: the `ai_results` row; for an active
+ * model's critical call the flag, stat priority and `critical_flagged`; and,
+ * for the last model, the `triaged` step. The study waits for every round trip
+ * here, so statements that need no earlier answer travel together behind
+ * BEGIN: the result and the flag (one statement), the policy read, and, when
+ * nothing is to change the study before `triaged`, that command's row lock
+ * and key check. The statements run in the order they ran one by one; only
+ * the waiting between them is gone.
+ */
+async function commitResult(deps: TriageDeps, c: ResultToCommit): Promise<{ flagged: boolean; triaged: CommandOutcome | null }> {
+	const { study, m, result: r, at } = c;
 	const imageToAlertMs = study.lastImageAt ? Math.max(0, at.getTime() - study.lastImageAt.getTime()) : null;
-	// The policy read rides along with the insert (pipelined in the transaction: one round trip).
-	const [[flag], { policy }] = await Promise.all([
-		tx`INSERT INTO critical_flags (study_id, model_id, model_version, finding, score, status, raised_at, image_to_alert_ms)
-			VALUES (${study.id}, ${m.id}, ${m.version}, ${finding}, ${score}, 'pending', ${at}, ${imageToAlertMs})
-			ON CONFLICT (study_id, model_id, model_version) DO NOTHING RETURNING id`,
-		currentPolicy(tx)
-	]);
-	if (!flag) return false;
+	return pipelinedTransaction(deps.sql, async (tx) => {
+		// The flag only beside a result this run inserted: a worker that recorded the result first acted on it.
+		const stored = tx<{ flagId: number | null }[]>`
+			WITH result AS (
+				INSERT INTO ai_results (study_id, model_id, model_version, backend, mode, score, label, critical, status, detail, latency_ms)
+				VALUES (${study.id}, ${m.id}, ${m.version}, ${r.backend}, ${m.mode}, ${r.score}, ${r.label}, ${r.critical}, ${r.status}, ${r.detail}, ${r.latencyMs})
+				ON CONFLICT (study_id, model_id, model_version) DO NOTHING RETURNING study_id, model_id, model_version, score
+			), flag AS (
+				INSERT INTO critical_flags (study_id, model_id, model_version, finding, score, status, raised_at, image_to_alert_ms)
+				SELECT study_id, model_id, model_version, ${c.manifest.criticalLabel}, score, 'pending', ${at}, ${imageToAlertMs}::int FROM result WHERE ${c.actOn}
+				ON CONFLICT (study_id, model_id, model_version) DO NOTHING RETURNING id
+			)
+			SELECT (SELECT id FROM flag) AS "flagId"`.execute();
+		const triaged = () => (c.triaged ? applyStudyCommandTx(tx, deps.jobs, c.triaged()) : null);
+		if (!c.actOn) {
+			// Nothing is to change the study before `triaged`: its row lock and key check go out with the insert.
+			const [, out] = await Promise.all([stored, triaged()]);
+			return { flagged: false, triaged: out };
+		}
+		const [[{ flagId }], { policy }] = await Promise.all([stored, currentPolicy(tx)]);
+		if (flagId === null) return { flagged: false, triaged: await triaged() };
+		const alert = await raiseCritical(tx, deps, study, c.manifest, m, { id: flagId, score: r.score!, at, imageToAlertMs }, policy);
+		// The alert event and the `triaged` command's row lock and key check travel together.
+		const [, out] = await Promise.all([insertEvents(tx, [alert]), triaged()]);
+		return { flagged: true, triaged: out };
+	});
+}
+
+/** Stat priority and SLA for a flag just raised (inside its transaction); returns the `critical_flagged` event to append. */
+async function raiseCritical(
+	tx: SqlLike,
+	deps: TriageDeps,
+	study: StudyRowForTriage,
+	manifest: ModelManifest,
+	m: RegisteredModel,
+	flag: { id: number; score: number; at: Date; imageToAlertMs: number | null },
+	policy: RoutingPolicy
+): Promise<NewEvent> {
+	const { score, at, imageToAlertMs } = flag;
+	const finding = manifest.criticalLabel;
 	const ref = `${m.id}@${m.version}`;
 	// A stat study gets the stat reading target, counted from when it became readable.
 	const readyAt = (study.completeAt ?? at).getTime();
@@ -359,22 +387,19 @@ async function raiseCritical(tx: SqlLike, deps: TriageDeps, study: StudyRowForTr
 			? out.study
 			: { siteId: study.siteId, subspecialty: study.subspecialty, modality: study.modality, priority: study.priority, patientClass: study.patientClass };
 	if (out.status !== 'applied') deps.log.warn('critical flag raised but priority not changed', { studyId: study.id, model: ref, outcome: out.status });
-	await insertEvents(tx, [
-		{
-			time: at.toISOString(),
-			studyId: study.id,
-			kind: TriageEventKind.criticalFlagged,
-			actor: 'triage',
-			siteId: dims.siteId,
-			subspecialty: dims.subspecialty,
-			modality: dims.modality,
-			priority: dims.priority,
-			patientClass: dims.patientClass,
-			payload: { flagId: flag.id, finding, score, threshold: manifest.thresholds.critical, modelId: m.id, modelVersion: m.version, imageToAlertMs },
-			idempotencyKey: `critical_flagged:${study.id}:${ref}`
-		}
-	]);
-	return true;
+	return {
+		time: at.toISOString(),
+		studyId: study.id,
+		kind: TriageEventKind.criticalFlagged,
+		actor: 'triage',
+		siteId: dims.siteId,
+		subspecialty: dims.subspecialty,
+		modality: dims.modality,
+		priority: dims.priority,
+		patientClass: dims.patientClass,
+		payload: { flagId: flag.id, finding, score, threshold: manifest.thresholds.critical, modelId: m.id, modelVersion: m.version, imageToAlertMs },
+		idempotencyKey: `critical_flagged:${study.id}:${ref}`
+	};
 }
 
 export interface TriageWorkerOptions {
