@@ -49,22 +49,23 @@ export interface StoredEvent {
 	payload: Record<string, unknown>;
 }
 
-interface Row {
-	time: string;
-	study_id: number | null;
-	kind: string;
-	actor: string;
-	site_id: string | null;
-	subspecialty: string | null;
-	modality: string | null;
-	priority: string | null;
-	patient_class: string | null;
-	payload: Record<string, unknown>;
-	key: string | null;
-}
-
 export const EVENT_COLUMNS = `id, time, study_id AS "studyId", kind, actor, site_id AS "siteId",
 	subspecialty, modality, priority, patient_class AS "patientClass", payload`;
+
+/** How toISOString() writes a time: such a time is returned as given (it was valid: it was stored). */
+const ISO_TIME = /^\d{4}-\d\d-\d\dT([01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z$/;
+
+/**
+ * A PostgreSQL array literal. JSON of strings, numbers and nulls already is
+ * one, braces for brackets, unless it holds an escape that PostgreSQL reads
+ * differently (\n, \t, \uXXXX; \" and \\ read the same): then every
+ * element is quoted by hand.
+ */
+function pgArray(values: (string | number | null)[]): string {
+	const json = JSON.stringify(values);
+	if (!/\\[^"\\]/.test(json)) return `{${json.slice(1, -1)}}`;
+	return `{${values.map((v) => (v === null ? 'NULL' : `"${String(v).replace(/["\\]/g, '\\$&')}"`)).join(',')}}`;
+}
 
 /**
  * Insert events inside the caller's transaction. Events whose idempotency key
@@ -79,7 +80,7 @@ export async function insertEvents(
 	if (events.length === 0) return { inserted: [], duplicateKeys: [], storedBefore: [] };
 	// Same key twice in one batch: keep the first, like a retry would.
 	const seen = new Set<string>();
-	const rows: Row[] = [];
+	const rows: NewEvent[] = [];
 	const batchDuplicates: string[] = [];
 	for (const e of events) {
 		const key = e.idempotencyKey ?? null;
@@ -90,73 +91,86 @@ export async function insertEvents(
 			}
 			seen.add(key);
 		}
-		rows.push({
-			time: e.time,
-			study_id: e.studyId,
-			kind: e.kind,
-			actor: e.actor,
-			site_id: e.siteId ?? null,
-			subspecialty: e.subspecialty ?? null,
-			modality: e.modality ?? null,
-			priority: e.priority ?? null,
-			patient_class: e.patientClass ?? null,
-			payload: e.payload ?? {},
-			key
-		});
+		rows.push(e);
 	}
+	const column = (f: (e: NewEvent) => string | number | null) => pgArray(rows.map(f));
 	// The shared id-order lock (see the file comment) and the insert with its
 	// NOTIFY are pipelined: one round trip, the lock taken right before ids are
 	// drawn. Measured by `radflow bench events`: an exclusive lock here made
 	// every batch wait for the previous one's commit.
 	const lock = tx`SELECT pg_advisory_xact_lock_shared(${ID_ORDER_LOCK})`;
-	// Ids are drawn in input order (the function scan keeps array order), so the
-	// returned ids line up with the input rows that were not duplicates.
-	const insert = tx.unsafe<{ id: number; key: string | null }[]>(
-		`WITH with_ids AS (
+	// One array per column: PostgreSQL reads them for ~40% less CPU than
+	// json_to_recordset (which builds a hash table per object), they are half
+	// the bytes, and encoding them costs what JSON.stringify of the rows did.
+	// Ids are drawn in input order (the function scan keeps array order), so
+	// the sorted ids line up with the rows that were inserted; `skipped`
+	// numbers the rows whose key was stored before (1-based).
+	const insert = tx.unsafe<{ ids: string | null; skipped: number[] }[]>(
+		`WITH input AS (
 			SELECT x.*, nextval('study_events_id_seq') AS id
-			FROM json_to_recordset($1::text::json) AS x(time timestamptz, study_id bigint, kind text,
-				actor text, site_id text, subspecialty text, modality text, priority text, patient_class text,
-				payload jsonb, key text)
+			FROM unnest($1::text::timestamptz[], $2::text::int8[], $3::text::text[], $4::text::text[], $5::text::text[],
+				$6::text::text[], $7::text::text[], $8::text::text[], $9::text::text[], $10::text::jsonb[], $11::text::text[])
+				WITH ORDINALITY AS x(time, study_id, kind, actor, site_id, subspecialty, modality, priority, patient_class, payload, key, n)
 		), new_keys AS (
 			INSERT INTO event_keys (key, event_id, time)
-			SELECT key, id, time FROM with_ids WHERE key IS NOT NULL
+			SELECT key, id, time FROM input WHERE key IS NOT NULL
 			ON CONFLICT (key) DO NOTHING
 			RETURNING key
 		), ins AS (
 			INSERT INTO study_events (id, time, study_id, kind, actor, site_id, subspecialty, modality, priority,
 				patient_class, payload, idempotency_key)
 			SELECT id, time, study_id, kind, actor, site_id, subspecialty, modality, priority, patient_class, payload, key
-			FROM with_ids
+			FROM input
 			WHERE key IS NULL OR key IN (SELECT key FROM new_keys)
-			RETURNING id, idempotency_key AS key
+			RETURNING id
 		)
-		SELECT id, key, (SELECT pg_notify($2, max(id)::text) FROM ins HAVING count(*) > 0) IS NULL AS notified FROM ins`,
-		[JSON.stringify(rows), EVENTS_CHANNEL],
+		SELECT (SELECT string_agg(id::text, ',' ORDER BY id) FROM ins) AS ids,
+			ARRAY(SELECT n::int4 FROM input WHERE key IS NOT NULL AND key NOT IN (SELECT key FROM new_keys)) AS skipped,
+			(SELECT pg_notify($12, max(id)::text) FROM ins HAVING count(*) > 0) IS NULL AS notified`,
+		[
+			column((e) => e.time),
+			column((e) => e.studyId),
+			column((e) => e.kind),
+			column((e) => e.actor),
+			column((e) => e.siteId ?? null),
+			column((e) => e.subspecialty ?? null),
+			column((e) => e.modality ?? null),
+			column((e) => e.priority ?? null),
+			column((e) => e.patientClass ?? null),
+			column((e) => JSON.stringify(e.payload ?? {})),
+			column((e) => e.idempotencyKey ?? null),
+			EVENTS_CHANNEL
+		],
 		{ prepare: true }
 	);
-	const [, returned] = await Promise.all([lock, insert]);
-	returned.sort((a, b) => a.id - b.id);
-	const insertedKeys = new Set<string>();
-	for (const r of returned) if (r.key) insertedKeys.add(r.key);
+	// then() puts a postgres.js query on the wire at once: both are sent, in this
+	// order, before this function first awaits, so a caller can pipeline its
+	// COMMIT right behind them (EventWriter).
+	const [, [result]] = await Promise.all([lock.then(), insert.then()]);
+	const ids = result.ids ? result.ids.split(',') : [];
+	const skipped = new Set(result.skipped);
+	if (ids.length + skipped.size !== rows.length) throw new Error(`insertEvents: ${rows.length} rows, ${ids.length} inserted, ${skipped.size} skipped`);
 	const inserted: StoredEvent[] = [];
-	let j = 0;
-	for (const r of rows as Row[]) {
-		if (r.key !== null && !insertedKeys.has(r.key)) continue;
+	const storedBefore: string[] = [];
+	rows.forEach((e, i) => {
+		if (skipped.has(i + 1)) {
+			storedBefore.push(e.idempotencyKey!);
+			return;
+		}
 		inserted.push({
-			id: returned[j++].id,
-			time: new Date(r.time).toISOString(),
-			studyId: r.study_id,
-			kind: r.kind,
-			actor: r.actor,
-			siteId: r.site_id,
-			subspecialty: r.subspecialty,
-			modality: r.modality,
-			priority: r.priority,
-			patientClass: r.patient_class,
-			payload: r.payload
+			id: Number(ids[inserted.length]),
+			time: ISO_TIME.test(e.time) ? e.time : new Date(e.time).toISOString(),
+			studyId: e.studyId,
+			kind: e.kind,
+			actor: e.actor,
+			siteId: e.siteId ?? null,
+			subspecialty: e.subspecialty ?? null,
+			modality: e.modality ?? null,
+			priority: e.priority ?? null,
+			patientClass: e.patientClass ?? null,
+			payload: e.payload ?? {}
 		});
-	}
-	const storedBefore = [...seen].filter((k) => !insertedKeys.has(k));
+	});
 	return { inserted, duplicateKeys: [...batchDuplicates, ...storedBefore], storedBefore };
 }
 

@@ -5,6 +5,7 @@
  * commit or two.
  */
 import type { Sql } from '../db/client';
+import { reserveConnection, TransactionRolledBack } from '../db/pipelined';
 import { insertEvents, type NewEvent, type StoredEvent } from './store';
 
 interface Pending {
@@ -70,7 +71,12 @@ export class EventWriter {
 
 	private async write(batch: Pending[]): Promise<void> {
 		try {
-			const { inserted, storedBefore } = await this.sql.begin((tx) => insertEvents(tx, batch.map((p) => p.event)));
+			const { inserted, storedBefore } = await this.commitBatch(batch.map((p) => p.event));
+			// The common case: nothing skipped, so the i-th stored event is the i-th appended.
+			if (inserted.length === batch.length) {
+				batch.forEach((p, i) => p.resolve(inserted[i]));
+				return;
+			}
 			// insertEvents keeps input order and skips only repeated keys: walk both in step.
 			const old = new Set(storedBefore);
 			const seen = new Set<string>();
@@ -89,6 +95,28 @@ export class EventWriter {
 			}
 		} catch (err) {
 			for (const p of batch) p.reject(err);
+		}
+	}
+
+	/**
+	 * BEGIN, the insert and COMMIT in one pipeline: one round trip per batch.
+	 * insertEvents sends its statements before it first awaits, so COMMIT
+	 * follows them on the wire. A failed statement turns COMMIT into ROLLBACK,
+	 * which is checked: a failed batch never looks committed.
+	 */
+	private async commitBatch(events: NewEvent[]): ReturnType<typeof insertEvents> {
+		const conn = await reserveConnection(this.sql);
+		try {
+			const begin = conn.unsafe('BEGIN').execute();
+			const insert = insertEvents(conn, events);
+			const commit = conn.unsafe('COMMIT').execute();
+			// Every reply is in before the connection goes back to the pool; the first failure is the one reported.
+			const failed = (await Promise.allSettled([begin, insert, commit])).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+			if (failed) throw failed.reason;
+			if ((await commit).command !== 'COMMIT') throw new TransactionRolledBack();
+			return await insert;
+		} finally {
+			conn.release();
 		}
 	}
 }
