@@ -1,12 +1,17 @@
 import { describe, it, expect, afterAll } from 'vitest';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { isPeerAllowed, parseAllowedPeers, PeerConfigError } from './policy';
 import { FileBlobStore, BlobStoreError } from './storage';
+import { IncomingObject, SMALL_OBJECT_BYTES } from './receive';
 import { PduReader } from './pdu-reader';
 import { pDataPdu, pdu } from './pdu';
+
+async function until(ok: () => Promise<boolean>): Promise<void> {
+	for (let i = 0; i < 200 && !(await ok()); i++) await new Promise((r) => setTimeout(r, 10));
+}
 
 describe('DICOM_ALLOWED_AES', () => {
 	it('parses AE and AE@host entries and the wildcard', () => {
@@ -53,6 +58,62 @@ describe('FileBlobStore', () => {
 		const store = new FileBlobStore(root);
 		await expect(store.put({ ...key, sopUid: '../../etc/passwd' }, Buffer.from('x'))).rejects.toThrow(BlobStoreError);
 		await expect(store.get({ ...key, sopUid: '9.9' })).rejects.toMatchObject({ code: 'not_found' });
+	});
+
+	it('places a staged blob with the bytes not written yet, flushed by durable(); a resend replaces it', async () => {
+		const store = new FileBlobStore(root);
+		const whole = { ...key, sopUid: '1.2.3.4.6' };
+		const staged = await store.stage();
+		await staged.write(Buffer.from('wh'));
+		const first = await staged.place(whole, [Buffer.from('o'), Buffer.from('le')]);
+		expect(first).toMatchObject({ path: join(root, '1.2.3', '1.2.3.4', '1.2.3.4.6.dcm'), size: 5, created: true });
+		await first.durable();
+		expect(await readFile(first.path, 'utf8')).toBe('whole');
+		const again = await (await store.stage()).place(whole, [Buffer.from('again')]);
+		expect(again.created).toBe(false);
+		await again.durable();
+		expect(await readFile(again.path, 'utf8')).toBe('again');
+		expect(await readdir(join(root, '.tmp'))).toEqual([]);
+		const bad = await store.stage();
+		await expect(bad.place({ ...whole, seriesUid: '../x' }, [Buffer.from('x')])).rejects.toThrow(BlobStoreError);
+		await bad.abort();
+		expect(await readdir(join(root, '.tmp'))).toEqual([]);
+	});
+
+	it('holds a small object in memory until it ends and writes a large one while it arrives', async () => {
+		const store = new FileBlobStore(root);
+		const tempBytes = async () => {
+			const [f] = await readdir(join(root, '.tmp'));
+			return f ? (await stat(join(root, '.tmp', f))).size : null;
+		};
+		const incoming = (sopUid: string) =>
+			new IncomingObject({
+				stage: () => store.stage(),
+				sopClassUid: '1.2.840.10008.5.1.4.1.1.2',
+				sopInstanceUid: sopUid,
+				transferSyntaxUid: '1.2.840.10008.1.2.1',
+				callingAe: 'CT1',
+				maxObjectBytes: 64 * 1024 * 1024,
+				headerCaptureBytes: 1024
+			});
+		const small = incoming('1.2.3.4.7');
+		small.push(Buffer.alloc(1000, 1));
+		await small.end();
+		expect(await tempBytes()).toBe(0);
+		const placedSmall = await small.place({ ...key, sopUid: '1.2.3.4.7' });
+		await placedSmall.durable();
+		expect((await readFile(placedSmall.path)).subarray(-1000)).toEqual(Buffer.alloc(1000, 1));
+
+		const large = incoming('1.2.3.4.8');
+		for (let i = 0; i < 5; i++) large.push(Buffer.alloc(SMALL_OBJECT_BYTES / 2, i));
+		await until(async () => ((await tempBytes()) ?? 0) > 0);
+		expect(await tempBytes(), 'written while arriving').toBeGreaterThan(0);
+		await large.end();
+		const placedLarge = await large.place({ ...key, sopUid: '1.2.3.4.8' });
+		await placedLarge.durable();
+		expect(placedLarge.size).toBeGreaterThan(2.5 * SMALL_OBJECT_BYTES);
+		expect((await readFile(placedLarge.path)).subarray(-3)).toEqual(Buffer.alloc(3, 4));
+		expect(await readdir(join(root, '.tmp'))).toEqual([]);
 	});
 
 	it('an aborted staged write leaves nothing behind', async () => {

@@ -1,16 +1,21 @@
 /**
  * Receiving one C-STORE dataset: the P-DATA values are streamed into a staged
  * blob (behind a Part 10 header), never held whole, and only a bounded prefix
- * is kept to parse the attributes that precede Pixel Data. Small objects cost
- * one write: bytes are gathered until `flushBytes` and written with writev.
+ * is kept to parse the attributes that precede Pixel Data. The temp file opens
+ * while the first fragments arrive; an object of up to {@link SMALL_OBJECT_BYTES}
+ * (most images) is held whole and written as it takes its name, in one call, a
+ * larger one in `flushBytes` steps as it arrives.
  */
 import { inflateRawSync, constants as zc } from 'node:zlib';
-import type { StagedBlob } from './storage';
+import type { BlobKey, PlacedBlob, StagedBlob } from './storage';
 import { encodeFileMeta } from './part10';
 import { DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN } from './policy';
 import type { DicomJsonDataset } from '../../src/lib/domain/dicom/attributes';
 import { MAX_SEQUENCE_DEPTH, datasetShape } from '../../src/lib/domain/dicom/shape';
 import { DatasetPrefixError, readDatasetPrefix } from '../../src/lib/domain/dicom/prefix';
+
+/** Objects up to this size are held whole until they end and written in one call. */
+export const SMALL_OBJECT_BYTES = 1024 * 1024;
 
 export interface IncomingObjectOptions {
 	stage: () => Promise<StagedBlob>;
@@ -21,7 +26,7 @@ export interface IncomingObjectOptions {
 	maxObjectBytes: number;
 	/** Bytes of the dataset kept for attribute parsing (attributes precede Pixel Data). */
 	headerCaptureBytes: number;
-	/** Bytes gathered before a write is issued (default 256 KiB). */
+	/** Bytes gathered before a write is issued, once the object outgrew {@link SMALL_OBJECT_BYTES} (default 256 KiB). */
 	flushBytes?: number;
 	/** Unwritten bytes above which `push` asks the caller to pause (default 8 MiB). */
 	highWaterBytes?: number;
@@ -34,13 +39,15 @@ export interface IncomingObjectOptions {
  * in `failure` (or `tooLarge`) and turned into a DIMSE status by the SCP.
  */
 export class IncomingObject {
-	staged: StagedBlob | null = null;
 	/** Dataset bytes received (excluding our Part 10 header). */
 	received = 0;
 	tooLarge = false;
 	failure: Error | null = null;
 	private readonly opts: IncomingObjectOptions;
+	private staged: StagedBlob | null = null;
 	private readonly stagedReady: Promise<StagedBlob | null>;
+	/** Some bytes went to the temp file already: the object outgrew {@link SMALL_OBJECT_BYTES}. */
+	private streaming = false;
 	private header: Buffer[] = [];
 	private headerBytes = 0;
 	private pending: Buffer[];
@@ -56,7 +63,7 @@ export class IncomingObject {
 		this.pending = [
 			encodeFileMeta({ sopClassUid: opts.sopClassUid, sopInstanceUid: opts.sopInstanceUid, transferSyntaxUid: opts.transferSyntaxUid, sourceAe: opts.callingAe })
 		];
-		// The temp file opens while the first fragments arrive.
+		// The temp file opens (off the event loop) while the first fragments arrive.
 		this.stagedReady = opts.stage().then(
 			(s) => {
 				this.staged = s;
@@ -88,7 +95,7 @@ export class IncomingObject {
 		if (this.tooLarge || this.failure || this.aborted) return true;
 		this.pending.push(piece);
 		this.pendingBytes += piece.length;
-		if (this.pendingBytes >= (this.opts.flushBytes ?? 256 * 1024)) this.flush();
+		if (this.pendingBytes >= (this.streaming ? (this.opts.flushBytes ?? 256 * 1024) : SMALL_OBJECT_BYTES)) this.flush();
 		if (this.inflightBytes + this.pendingBytes > (this.opts.highWaterBytes ?? 8 * 1024 * 1024)) this.blocked = true;
 		return !this.blocked;
 	}
@@ -100,6 +107,7 @@ export class IncomingObject {
 		this.pending = [];
 		this.pendingBytes = 0;
 		this.inflightBytes += bytes;
+		this.streaming = true;
 		this.writing = this.writing.then(async () => {
 			try {
 				const staged = await this.stagedReady;
@@ -116,11 +124,17 @@ export class IncomingObject {
 		});
 	}
 
-	/** Writes what is left; resolves once every received byte reached the staged blob. */
+	/** Resolves once every received byte is in the temp file, or held to be written by `place` (a small object). */
 	async end(): Promise<void> {
-		this.flush();
+		if (this.streaming) this.flush();
 		await this.writing;
 		await this.stagedReady;
+	}
+
+	/** After `end`: gives the object its name in the blob store. */
+	place(key: BlobKey): Promise<PlacedBlob> {
+		if (!this.staged) return Promise.reject(this.failure ?? new Error('no staged blob'));
+		return this.staged.place(key, this.pending);
 	}
 
 	/** The captured dataset prefix. */

@@ -17,8 +17,8 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Socket } from 'node:net';
-import { FileBlobStore, type BlobStore, type PlacedBlob } from './storage';
-import { IncomingObject, parseDatasetPrefix, DatasetParseError } from './receive';
+import { FileBlobStore, type BlobKey, type BlobStore, type PlacedBlob } from './storage';
+import { IncomingObject, parseDatasetPrefix, DatasetParseError, SMALL_OBJECT_BYTES } from './receive';
 import { Association, type AssociateDecision, type DatasetReceiver } from './association';
 import { ContextResult, DICOM_APPLICATION_CONTEXT, type AssociateRequest, type ContextAnswer, type DimseCommand } from './pdu';
 import {
@@ -73,7 +73,36 @@ export interface ReceivedInstance {
 
 /** The database side, implemented by the lead. Must be idempotent on SOP Instance UID. */
 export interface InstanceSink {
-	store(obj: ReceivedInstance): Promise<void>;
+	/**
+	 * `blobDurable`, when given, resolves once the object's bytes are durable: the
+	 * sink may prepare its transaction meanwhile but commits the instance only
+	 * after it resolved, and never if it rejects.
+	 */
+	store(obj: ReceivedInstance, blobDurable?: Promise<void>): Promise<void>;
+}
+
+/**
+ * Flushes a placed blob and files its instance; settles once both settled.
+ * The row is committed only after the flush (unless `commitBeforeFlush`); for a
+ * small object the transaction's reads and writes run during the flush. A sink
+ * commits instances in groups, so a long flush (a large radiograph, a
+ * multi-frame object) would hold every other association's commit: a large
+ * blob is flushed before its instance goes to the sink.
+ */
+export async function fileDurably(
+	sink: InstanceSink,
+	instance: ReceivedInstance,
+	placed: PlacedBlob,
+	commitBeforeFlush = false
+): Promise<{ flush: PromiseSettledResult<void>; filed: PromiseSettledResult<void> }> {
+	const flush = placed.durable();
+	const filed = commitBeforeFlush
+		? sink.store(instance)
+		: placed.size <= SMALL_OBJECT_BYTES
+			? sink.store(instance, flush)
+			: flush.then(() => sink.store(instance));
+	const [f, d] = await Promise.allSettled([flush, filed]);
+	return { flush: f, filed: d };
 }
 
 /** A sink may throw this to choose the status; anything else maps to 0xA700. */
@@ -105,11 +134,12 @@ export interface DicomServerOptions {
 	extraSopClasses?: readonly string[];
 	/**
 	 * Success is always sent after the blob is flushed AND the database committed.
-	 * Default true: the blob is flushed first, so a committed row always points at
-	 * durable bytes (safe by default). False (DICOM_FLUSH_BEFORE_DB=0) overlaps the
-	 * two (one disk-flush latency less per object); a crash or a full disk in
-	 * between can then leave a row for an object that was never acknowledged and
-	 * whose bytes are not durable, until the sender's resend replaces them.
+	 * Default true: the row is committed only after the flush, so a committed row
+	 * always points at durable bytes (safe by default); the transaction's reads and
+	 * writes run during the flush. False (DICOM_FLUSH_BEFORE_DB=0) also lets the
+	 * commit overlap the flush; a crash or a full disk in between can then leave a
+	 * row for an object that was never acknowledged and whose bytes are not
+	 * durable, until the sender's resend replaces them.
 	 */
 	flushBeforeDatabase?: boolean;
 }
@@ -243,6 +273,20 @@ type Hooks = ReturnType<DicomServer['hooks']>;
 
 /** Beyond the size cap, an object is drained (and answered 0xA700) up to this much more; then the association is aborted. */
 const OVERSIZE_DRAIN_BYTES = 64 * 1024 * 1024;
+
+/** The attributes in a dataset prefix, or the failure that answers a prefix we cannot read. */
+function parseAttributes(prefix: Buffer, transferSyntaxUid: string): InstanceAttributes | StoreFailure {
+	try {
+		return extractInstanceAttributes(parseDatasetPrefix(prefix, transferSyntaxUid));
+	} catch (e) {
+		if (e instanceof DatasetParseError || e instanceof DicomValueError) {
+			return new StoreFailure(FailureReason.cannotUnderstand, DimseStatus.cannotUnderstand, e.message, { cause: e });
+		}
+		return new StoreFailure(FailureReason.storageFailed, DimseStatus.outOfResources, (e as Error).message, { cause: e });
+	}
+}
+
+const blobKey = (a: InstanceAttributes): BlobKey => ({ studyUid: a.studyInstanceUid, seriesUid: a.seriesInstanceUid, sopUid: a.sopInstanceUid });
 
 /** A sink error as the DIMSE failure it answers. */
 function sinkFailure(e: unknown): StoreFailure {
@@ -384,77 +428,59 @@ class StorageScp {
 		const affectedSop = cmd.affectedSopInstanceUid;
 		const callingAe = this.info?.callingAe ?? '';
 		try {
-			await incoming.end();
+			// The attributes come from the captured prefix: parsed while the last bytes of a large object are written.
+			const written = incoming.end();
+			const parsed = incoming.tooLarge ? null : parseAttributes(incoming.headerPrefix(), transferSyntaxUid);
+			await written;
 			if (incoming.tooLarge) {
 				throw new StoreFailure(FailureReason.tooLarge, DimseStatus.outOfResources, `object exceeds ${options.maxObjectBytes} bytes`);
 			}
-			if (incoming.failure || !incoming.staged) {
+			if (incoming.failure) {
 				throw new StoreFailure(FailureReason.storageFailed, DimseStatus.outOfResources, 'storage write failed', { cause: incoming.failure });
 			}
-			let attributes: InstanceAttributes;
-			try {
-				attributes = extractInstanceAttributes(parseDatasetPrefix(incoming.headerPrefix(), transferSyntaxUid));
-			} catch (e) {
-				if (e instanceof DatasetParseError || e instanceof DicomValueError) {
-					throw new StoreFailure(FailureReason.cannotUnderstand, DimseStatus.cannotUnderstand, e.message, { cause: e });
-				}
-				throw e;
-			}
+			if (parsed instanceof StoreFailure) throw parsed;
+			const attributes = parsed!;
 			if (attributes.sopInstanceUid !== affectedSop || attributes.sopClassUid !== cmd.affectedSopClassUid) {
 				throw new StoreFailure(FailureReason.sopMismatch, DimseStatus.datasetMismatch, 'dataset SOP Class/Instance UID differs from the command');
 			}
 			let placed: PlacedBlob;
 			try {
-				placed = await incoming.staged.place({
-					studyUid: attributes.studyInstanceUid,
-					seriesUid: attributes.seriesInstanceUid,
-					sopUid: attributes.sopInstanceUid
-				});
+				placed = await incoming.place(blobKey(attributes));
 			} catch (e) {
 				throw new StoreFailure(FailureReason.storageFailed, DimseStatus.outOfResources, 'storage commit failed', { cause: e });
 			}
-			const stored = { path: placed.path, size: placed.size, created: placed.created };
-			const flushed = () =>
-				placed.durable().catch((e: unknown) => {
-					throw new StoreFailure(FailureReason.storageFailed, DimseStatus.outOfResources, 'storage flush failed', { cause: e });
-				});
-			const filed = () =>
-				deps.sink
-					.store({
-						attributes,
-						blobPath: stored.path,
-						size: stored.size,
-						transferSyntaxUid,
-						sopClassUid: attributes.sopClassUid,
-						replaced: !stored.created,
-						callingAe,
-						calledAe: this.info?.calledAe ?? '',
-						remoteAddress: this.remoteAddress,
-						associationId: this.id
-					})
-					.catch((e: unknown) => {
-						throw sinkFailure(e);
-					});
-			if (options.flushBeforeDatabase !== false) {
-				await flushed();
-				await filed();
-			} else {
-				// Both before Success; the blob flush and the database commit overlap (see DicomServerOptions).
-				const [f, d] = await Promise.allSettled([flushed(), filed()]);
-				if (f.status === 'rejected') throw f.reason;
-				if (d.status === 'rejected') throw d.reason;
+			const { flush, filed } = await fileDurably(
+				deps.sink,
+				{
+					attributes,
+					blobPath: placed.path,
+					size: placed.size,
+					transferSyntaxUid,
+					sopClassUid: attributes.sopClassUid,
+					replaced: !placed.created,
+					callingAe,
+					calledAe: this.info?.calledAe ?? '',
+					remoteAddress: this.remoteAddress,
+					associationId: this.id
+				},
+				placed,
+				options.flushBeforeDatabase === false
+			);
+			if (flush.status === 'rejected') {
+				throw new StoreFailure(FailureReason.storageFailed, DimseStatus.outOfResources, 'storage flush failed', { cause: flush.reason });
 			}
+			if (filed.status === 'rejected') throw sinkFailure(filed.reason);
 			this.instances++;
-			this.bytes += stored.size;
+			this.bytes += placed.size;
 			counters.instancesStored++;
-			counters.bytesStored += stored.size;
+			counters.bytesStored += placed.size;
 			emit('instanceStored', {
 				associationId: this.id,
 				sopInstanceUid: attributes.sopInstanceUid,
 				studyInstanceUid: attributes.studyInstanceUid,
-				bytes: stored.size,
+				bytes: placed.size,
 				transferSyntaxUid,
-				replaced: !stored.created
+				replaced: !placed.created
 			});
 			return { status: DimseStatus.success };
 		} catch (e) {

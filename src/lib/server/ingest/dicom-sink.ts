@@ -135,6 +135,8 @@ export type StoreOutcome = { status: 'stored'; studyId: number } | { status: 'du
 interface Pending {
 	obj: ReceivedInstance;
 	at: string;
+	/** The blob's flush; the instance's row is committed only after it resolved. */
+	durable: Promise<void> | undefined;
 	resolve: (o: StoreOutcome) => void;
 	reject: (e: unknown) => void;
 }
@@ -154,8 +156,8 @@ interface LockedStudy {
 /** {@link InstanceSink} backed by PostgreSQL. */
 export class DbInstanceSink implements InstanceSink {
 	private readonly o: Required<Omit<DbInstanceSinkOptions, 'jobs'>> & { jobs: JobQueue | null };
-	/** Counters for the status heartbeat. */
-	readonly counters = { stored: 0, duplicates: 0, failed: 0 };
+	/** Counters for the status heartbeat; `batches` counts group transactions (instances filed per batch = stored / batches, about). */
+	readonly counters = { stored: 0, duplicates: 0, failed: 0, batches: 0 };
 
 	private queue: Pending[] = [];
 	private writing = false;
@@ -177,15 +179,20 @@ export class DbInstanceSink implements InstanceSink {
 		};
 	}
 
-	async store(obj: ReceivedInstance): Promise<void> {
-		await this.storeInstance(obj);
+	async store(obj: ReceivedInstance, blobDurable?: Promise<void>): Promise<void> {
+		await this.storeInstance(obj, blobDurable);
 	}
 
-	/** Like `store`, returning what happened. Resolves once the instance's transaction committed. */
-	storeInstance(obj: ReceivedInstance): Promise<StoreOutcome> {
-		if (this.o.maxBatch <= 1) return this.storeAlone(obj, this.o.now().toISOString());
+	/**
+	 * Like `store`, returning what happened. Resolves once the instance's transaction committed;
+	 * with `blobDurable`, that commit waits for it (the reads and writes before it do not).
+	 */
+	storeInstance(obj: ReceivedInstance, blobDurable?: Promise<void>): Promise<StoreOutcome> {
+		// Awaited at COMMIT (or by the fallback), maybe after it settled: a failure is the caller's to report.
+		blobDurable?.catch(() => {});
+		if (this.o.maxBatch <= 1) return this.storeAlone(obj, this.o.now().toISOString(), blobDurable);
 		return new Promise((resolve, reject) => {
-			this.queue.push({ obj, at: this.o.now().toISOString(), resolve, reject });
+			this.queue.push({ obj, at: this.o.now().toISOString(), durable: blobDurable, resolve, reject });
 			this.pump();
 		});
 	}
@@ -212,6 +219,7 @@ export class DbInstanceSink implements InstanceSink {
 			// Fast path is the batch writer too (fewer round trips); it falls back on anything unusual.
 			try {
 				const [out] = await this.writeBatchTx([p]);
+				this.counters.batches++;
 				this.count(out);
 				p.resolve(out);
 				return;
@@ -219,11 +227,12 @@ export class DbInstanceSink implements InstanceSink {
 				if (!(err instanceof BatchFallback)) this.o.log.debug('batch write failed, retrying alone', { err });
 				this.forget();
 			}
-			await this.storeAlone(p.obj, p.at).then(p.resolve, p.reject);
+			await this.storeAlone(p.obj, p.at, p.durable).then(p.resolve, p.reject);
 			return;
 		}
 		try {
 			const outs = await this.writeBatchTx(batch);
+			this.counters.batches++;
 			batch.forEach((p, i) => {
 				this.count(outs[i]);
 				p.resolve(outs[i]);
@@ -232,7 +241,7 @@ export class DbInstanceSink implements InstanceSink {
 			if (!(err instanceof BatchFallback)) this.o.log.debug('batch write failed, retrying one by one', { err, size: batch.length });
 			this.forget();
 			// Concurrently: each is its own transaction, like before group commit.
-			await Promise.all(batch.map((p) => this.storeAlone(p.obj, p.at).then(p.resolve, p.reject)));
+			await Promise.all(batch.map((p) => this.storeAlone(p.obj, p.at, p.durable).then(p.resolve, p.reject)));
 		}
 	}
 
@@ -251,9 +260,10 @@ export class DbInstanceSink implements InstanceSink {
 		m.set(k, v);
 	}
 
-	/** One instance in its own transaction (the fallback path). */
-	private async storeAlone(obj: ReceivedInstance, at: string): Promise<StoreOutcome> {
+	/** One instance in its own transaction (the fallback path), after its blob's flush (a failed flush is the caller's to report). */
+	private async storeAlone(obj: ReceivedInstance, at: string, durable: Promise<void> | undefined): Promise<StoreOutcome> {
 		const { sql, log } = this.o;
+		await durable;
 		try {
 			const out = (await sql.begin((tx) => this.write(tx, obj, at))) as StoreOutcome;
 			this.count(out);
@@ -349,7 +359,9 @@ export class DbInstanceSink implements InstanceSink {
 		try {
 			// Settled (never unhandled) even when the batch fails before it is awaited.
 			const begin = Promise.resolve(conn.unsafe('BEGIN')).then(() => null, (e: unknown) => ({ e }));
-			const outs = await this.writeBatch(conn, batch, () => {
+			const outs = await this.writeBatch(conn, batch, async () => {
+				// Rows point at durable blobs only: everything before COMMIT ran during the flushes.
+				await Promise.all(batch.map((p) => p.durable));
 				committed = true;
 				return conn.unsafe('COMMIT');
 			});

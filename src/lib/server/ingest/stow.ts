@@ -16,7 +16,7 @@ import type { BlobStore, StagedBlob } from '../../../../workers/dicom/storage';
 import { parseDatasetPrefix, DatasetParseError } from '../../../../workers/dicom/receive';
 import { datasetOffset } from '../../../../workers/dicom/part10';
 import { ACCEPTED_TRANSFER_SYNTAX_UIDS } from '../../../../workers/dicom/policy';
-import { InstanceRejectedError, type InstanceSink } from '../../../../workers/dicom/server';
+import { InstanceRejectedError, fileDurably, type InstanceSink } from '../../../../workers/dicom/server';
 import { extractInstanceAttributes, type InstanceAttributes } from '../../domain/dicom/attributes';
 import { DicomValueError } from '../../domain/dicom/values';
 import type { SqlLike } from '../db/client';
@@ -357,29 +357,36 @@ export function createStowHook(o: StowOptions): (req: http.IncomingMessage, res:
 				if (studyUid && a.studyInstanceUid !== studyUid) {
 					return fail({ ...ids, failure: StowFailure.datasetMismatch, message: 'instance belongs to another study than the request URL names' });
 				}
-				let stored;
+				let placed;
 				try {
-					stored = await s.commit({ studyUid: a.studyInstanceUid, seriesUid: a.seriesInstanceUid, sopUid: a.sopInstanceUid });
+					placed = await s.place({ studyUid: a.studyInstanceUid, seriesUid: a.seriesInstanceUid, sopUid: a.sopInstanceUid });
 				} catch (e) {
 					return fail({ ...ids, failure: StowFailure.outOfResources, message: `storage commit failed: ${(e as Error).message}` });
 				}
-				try {
-					await o.sink.store({
+				const { flush, filed } = await fileDurably(
+					o.sink,
+					{
 						attributes: a,
-						blobPath: stored.path,
-						size: stored.size,
+						blobPath: placed.path,
+						size: placed.size,
 						transferSyntaxUid: ts,
 						sopClassUid: a.sopClassUid,
-						replaced: !stored.created,
+						replaced: !placed.created,
 						callingAe: '',
 						calledAe: '',
 						remoteAddress: peer,
 						associationId: 0
-					});
-				} catch (e) {
+					},
+					placed
+				);
+				if (flush.status === 'rejected') {
+					return fail({ ...ids, failure: StowFailure.outOfResources, message: `storage commit failed: ${(flush.reason as Error).message}` });
+				}
+				if (filed.status === 'rejected') {
+					const e = filed.reason as Error;
 					// The sink records its own failures; others are recorded here.
 					const failure = e instanceof InstanceRejectedError && e.code === 'cannot_understand' ? StowFailure.cannotUnderstand : StowFailure.outOfResources;
-					results.push({ ok: false, ...ids, failure, message: (e as Error).message });
+					results.push({ ok: false, ...ids, failure, message: e.message });
 					return;
 				}
 				results.push({ ok: true, ...ids });
