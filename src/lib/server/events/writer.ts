@@ -5,7 +5,7 @@
  * commit or two.
  */
 import type { Sql } from '../db/client';
-import { reserveConnection, TransactionRolledBack } from '../db/pipelined';
+import { pipelinedTransaction } from '../db/pipelined';
 import { insertEvents, type NewEvent, type StoredEvent } from './store';
 
 interface Pending {
@@ -100,23 +100,15 @@ export class EventWriter {
 
 	/**
 	 * BEGIN, the insert and COMMIT in one pipeline: one round trip per batch.
-	 * insertEvents sends its statements before it first awaits, so COMMIT
-	 * follows them on the wire. A failed statement turns COMMIT into ROLLBACK,
-	 * which is checked: a failed batch never looks committed.
+	 * insertEvents sends its statements before it first awaits, so the deferred
+	 * insert is on the wire ahead of COMMIT (see pipelinedTransaction).
 	 */
 	private async commitBatch(events: NewEvent[]): ReturnType<typeof insertEvents> {
-		const conn = await reserveConnection(this.sql);
-		try {
-			const begin = conn.unsafe('BEGIN').execute();
-			const insert = insertEvents(conn, events);
-			const commit = conn.unsafe('COMMIT').execute();
-			// Every reply is in before the connection goes back to the pool; the first failure is the one reported.
-			const failed = (await Promise.allSettled([begin, insert, commit])).find((r): r is PromiseRejectedResult => r.status === 'rejected');
-			if (failed) throw failed.reason;
-			if ((await commit).command !== 'COMMIT') throw new TransactionRolledBack();
-			return await insert;
-		} finally {
-			conn.release();
-		}
+		const { insert } = await pipelinedTransaction(this.sql, async (tx, ctx) => {
+			const insert = insertEvents(tx, events);
+			ctx.defer(insert);
+			return { insert };
+		});
+		return insert;
 	}
 }
