@@ -121,7 +121,10 @@ describe('PHI in logs', () => {
 		// Everything reached the database (so every path that logs has run)...
 		await waitFor(async () => (await t.db.sql`SELECT 1 FROM instances WHERE sop_instance_uid = ${fixtureUid('phi-good')}`).length > 0);
 		await waitFor(async () => (await t.db.sql`SELECT count(*)::int AS n FROM hl7_messages`)[0].n >= 1);
-		const [study] = await t.db.sql`SELECT id FROM studies WHERE study_instance_uid = ${fixtureUid('phi-study')}`;
+		// The completeness check (1 s stability) logs "study complete": wait for it, not for the sends alone.
+		const study = await waitFor(
+			async () => (await t.db.sql`SELECT id FROM studies WHERE study_instance_uid = ${fixtureUid('phi-study')} AND complete_at IS NOT NULL`)[0]
+		);
 		expect(study).toBeDefined();
 		// ...and the process flushed its logs on a clean stop.
 		await app.stop();
