@@ -339,4 +339,27 @@ describe('KeyedSerialQueue', () => {
 		await expect(q.run('k', async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
 		expect(await q.run('k', async () => 'next')).toBe('next');
 	});
+
+	it('a task with several keys waits for every earlier task sharing any of them, and holds all of them', async () => {
+		const q = new KeyedSerialQueue();
+		const log: string[] = [];
+		const task = (name: string, ms: number) => () =>
+			new Promise<void>((r) =>
+				setTimeout(() => {
+					log.push(name);
+					r();
+				}, ms)
+			);
+		await Promise.all([
+			q.run(['patient-a'], task('a', 30)),
+			q.run(['patient-b'], task('b', 10)),
+			// Same study as both: after a and b.
+			q.run(['patient-c', 'patient-a', 'patient-b'], task('c', 1)),
+			// Shares only patient-c with the task before: after c, although its own work is shortest.
+			q.run(['patient-c'], task('d', 0)),
+			q.run(['patient-e'], task('e', 20))
+		]);
+		expect(log).toEqual(['b', 'e', 'a', 'c', 'd']);
+		expect(q.size).toBe(0);
+	});
 });

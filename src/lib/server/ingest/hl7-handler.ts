@@ -31,6 +31,7 @@ import { Hl7ApplicationError, Hl7ErrorCode } from '../../domain/hl7/errors';
 import { StudyEventKind, type StudyEvent } from '../../domain/study/lifecycle';
 import { StudyStatus } from '../../domain/study/model';
 import type { Sql, SqlLike } from '../db/client';
+import { GroupCommit } from '../db/group-commit';
 import { pipelinedTransaction, type PipelineContext } from '../db/pipelined';
 import { foldStudyCommands, sendFollowUps, type FoldedCommand, type StudyPatch, type StudyRow } from '../events/transition';
 import { insertEvents } from '../events/store';
@@ -77,14 +78,54 @@ function locationText(l: Hl7Location | null): string | null {
 	return where || l.description || null;
 }
 
-/** The database-backed {@link Hl7Handler}; `stats` counts outcomes for the heartbeat. */
-export function createHl7DbHandler(options: Hl7DbHandlerOptions): Hl7Handler & { stats: { applied: number; duplicates: number } } {
+/** Most messages in one group transaction. */
+export const HL7_MAX_GROUP = 64;
+
+/**
+ * Keys that order a message against the others in flight: its patient, its
+ * control id, and every patient, accession and study UID its commands name.
+ * Messages sharing a key apply one after another, in arrival order; so no two
+ * messages of one group transaction are about the same patient or study.
+ */
+export function orderingKeys(inbound: Hl7Inbound): string[] {
+	const keys = [`m:${inbound.idempotencyKey}`];
+	if (inbound.patientKey) keys.push(`p:${inbound.patientKey}`);
+	for (const cmd of inbound.commands) {
+		if ('accessionNumber' in cmd && cmd.accessionNumber) keys.push(`a:${cmd.accessionNumber}`);
+		if ('studyInstanceUid' in cmd && cmd.studyInstanceUid) keys.push(`u:${cmd.studyInstanceUid}`);
+		if (cmd.type === Hl7CommandType.patientMerge) keys.push(`p:${cmd.mergedPatient.key}`);
+	}
+	return keys;
+}
+
+/**
+ * The database-backed {@link Hl7Handler}; `stats` counts outcomes for the
+ * heartbeat (`transactions` < `applied + duplicates` when messages shared
+ * group transactions).
+ */
+export function createHl7DbHandler(
+	options: Hl7DbHandlerOptions & { maxGroup?: number }
+): Hl7Handler & { stats: { applied: number; duplicates: number; readonly transactions: number; readonly failedGroups: number } } {
 	const queue = new KeyedSerialQueue();
-	const stats = { applied: 0, duplicates: 0 };
 	const apply = new CommandApplier(options);
+	const group = new GroupCommit<Hl7Inbound, boolean>({
+		maxGroup: options.maxGroup ?? HL7_MAX_GROUP,
+		writeAlone: (inbound) => storeAndApplyOnce(options.sql, inbound, apply),
+		writeGroup: (batch) => storeAndApplyGroup(options.sql, batch, apply),
+		onGroupFailed: (err, size) => options.log.debug('hl7 group transaction failed; its messages are applied one by one', { err, size })
+	});
+	const stats = {
+		applied: 0,
+		duplicates: 0,
+		get transactions() {
+			return group.counters.transactions;
+		},
+		get failedGroups() {
+			return group.counters.failedGroups;
+		}
+	};
 	const handler = async (inbound: Hl7Inbound) => {
-		const key = inbound.patientKey ?? inbound.idempotencyKey;
-		const fresh = await queue.run(key, () => storeAndApplyOnce(options.sql, inbound, apply));
+		const fresh = await queue.run(orderingKeys(inbound), () => group.submit(inbound));
 		if (fresh) stats.applied++;
 		else stats.duplicates++;
 	};
@@ -94,8 +135,39 @@ export function createHl7DbHandler(options: Hl7DbHandlerOptions): Hl7Handler & {
 /** Thrown inside the transaction to roll back the effects of a duplicate message. */
 class DuplicateMessage extends Error {}
 
+/** Two messages of one group transaction reached the same study, or one needs a transaction of its own. */
+class GroupConflict extends Error {}
+
+/** What one message's commands may do inside a transaction: defer statements to COMMIT, and claim the studies they change. */
+interface ApplyContext extends PipelineContext {
+	/** This message changes study `id`; in a group, a second message claiming it sends the group back to one transaction per message. */
+	claimStudy(id: number): void;
+	/** This message takes a path that must not share its transaction (patient merges, merging two study rows). */
+	requireAlone(reason: string): void;
+}
+
+function aloneContext(ctx: PipelineContext): ApplyContext {
+	return { defer: (sent) => ctx.defer(sent), claimStudy: () => {}, requireAlone: () => {} };
+}
+
+/** The claims of one group transaction: study id → the message (control id) that changes it. */
+function groupContexts(ctx: PipelineContext, batch: Hl7Inbound[]): ApplyContext[] {
+	const owners = new Map<number, string>();
+	return batch.map((inbound) => ({
+		defer: (sent) => ctx.defer(sent),
+		claimStudy: (id) => {
+			const owner = owners.get(id);
+			if (owner !== undefined && owner !== inbound.idempotencyKey) throw new GroupConflict(`study ${id} changed by two messages of one group`);
+			owners.set(id, inbound.idempotencyKey);
+		},
+		requireAlone: (reason) => {
+			throw new GroupConflict(reason);
+		}
+	}));
+}
+
 /** Returns false for a duplicate (already committed) message. */
-async function storeAndApply(tx: SqlLike, ctx: PipelineContext, inbound: Hl7Inbound, apply: CommandApplier): Promise<boolean> {
+async function storeAndApply(tx: SqlLike, ctx: ApplyContext, inbound: Hl7Inbound, apply: CommandApplier): Promise<boolean> {
 	const { sender, controlId } = splitIdempotencyKey(inbound.idempotencyKey);
 	const type = `${inbound.header.messageType}^${inbound.header.triggerEvent}`;
 	// A NACKed earlier attempt may be retried with the same control id: only an AA row is a duplicate.
@@ -122,11 +194,27 @@ async function storeAndApply(tx: SqlLike, ctx: PipelineContext, inbound: Hl7Inbo
 /** One transaction per message; false when it was a duplicate (nothing applied). */
 async function storeAndApplyOnce(sql: Sql, inbound: Hl7Inbound, apply: CommandApplier): Promise<boolean> {
 	try {
-		return await pipelinedTransaction(sql, (tx, ctx) => storeAndApply(tx, ctx, inbound, apply));
+		return await pipelinedTransaction(sql, (tx, ctx) => storeAndApply(tx, aloneContext(ctx), inbound, apply));
 	} catch (err) {
 		if (err instanceof DuplicateMessage) return false;
 		throw err;
 	}
+}
+
+/**
+ * Several messages (no patient, accession or study UID in common: see
+ * orderingKeys) in one transaction, their statements interleaved on one
+ * pipeline. Anything unusual (a duplicate, an error, two messages reaching one
+ * study) rolls the group back; GroupCommit then applies each message alone.
+ */
+async function storeAndApplyGroup(sql: Sql, batch: Hl7Inbound[], apply: CommandApplier): Promise<boolean[]> {
+	return pipelinedTransaction(sql, async (tx, ctx) => {
+		const contexts = groupContexts(ctx, batch);
+		// Every message settles before the outcome is decided: none may still be sending when the group rolls back.
+		const settled = await Promise.allSettled(batch.map((inbound, i) => storeAndApply(tx, contexts[i], inbound, apply)));
+		for (const s of settled) if (s.status === 'rejected') throw s.reason;
+		return settled.map((s) => (s as PromiseFulfilledResult<boolean>).value);
+	});
 }
 
 /**
@@ -154,7 +242,7 @@ export function recordNacks(stats: Hl7StatsEmitter, sql: Sql, log: Logger): () =
 class CommandApplier {
 	constructor(private readonly o: Hl7DbHandlerOptions) {}
 
-	async run(tx: SqlLike, cmd: Hl7Command, ctx: PipelineContext): Promise<void> {
+	async run(tx: SqlLike, cmd: Hl7Command, ctx: ApplyContext): Promise<void> {
 		switch (cmd.type) {
 			case Hl7CommandType.orderPlace:
 			case Hl7CommandType.orderChange:
@@ -168,6 +256,7 @@ class CommandApplier {
 				// A11: nothing in the study model depends on the admission itself; the raw message is kept.
 				return;
 			case Hl7CommandType.patientMerge:
+				ctx.requireAlone('patient merge');
 				return this.merge(tx, cmd);
 			case Hl7CommandType.reportResult:
 				return this.report(tx, cmd, ctx);
@@ -195,7 +284,8 @@ class CommandApplier {
 	 * foldStudyCommands). The row update and the events are deferred: they travel
 	 * with COMMIT. A complete study whose row changed gets its deadline again.
 	 */
-	private async fold(tx: SqlLike, ctx: PipelineContext, cmd: Hl7Command, study: LockedStudy, commands: FoldedCommand[]): Promise<ReturnType<typeof foldStudyCommands>> {
+	private async fold(tx: SqlLike, ctx: ApplyContext, cmd: Hl7Command, study: LockedStudy, commands: FoldedCommand[]): Promise<ReturnType<typeof foldStudyCommands>> {
+		ctx.claimStudy(study.row.id);
 		const fold = foldStudyCommands(study.row, study.seenKeys, commands);
 		for (const o of fold.outcomes) {
 			if (o.status === 'refused') {
@@ -217,7 +307,8 @@ class CommandApplier {
 	}
 
 	/** An event beside the lifecycle (report drafts, corrections), with the study's dimensions; deferred like a fold's. */
-	private plainEvent(tx: SqlLike, ctx: PipelineContext, cmd: Hl7Command, study: StudyRow, kind: string, at: string, payload: Record<string, unknown>): void {
+	private plainEvent(tx: SqlLike, ctx: ApplyContext, cmd: Hl7Command, study: StudyRow, kind: string, at: string, payload: Record<string, unknown>): void {
+		ctx.claimStudy(study.id);
 		ctx.defer(
 			insertEvents(tx, [
 				{
@@ -243,7 +334,7 @@ class CommandApplier {
 	 * and the study row, locked or inserted; (3) the row update and the events,
 	 * with COMMIT. Two rows to merge take resolveStudy's general path.
 	 */
-	private async order(tx: SqlLike, cmd: OrderPlaceCommand | OrderChangeCommand | OrderStatusCommand, ctx: PipelineContext): Promise<void> {
+	private async order(tx: SqlLike, cmd: OrderPlaceCommand | OrderChangeCommand | OrderStatusCommand, ctx: ApplyContext): Promise<void> {
 		if (!cmd.accessionNumber) {
 			throw new Hl7ApplicationError(Hl7ErrorCode.requiredFieldMissing, 'accession number missing', {
 				location: { segment: 'OBR', sequence: 1, field: 18 }
@@ -285,7 +376,10 @@ class CommandApplier {
 			siteHints: [cmd.orderingLocation?.facility, cmd.source.sendingFacility]
 		};
 		const eventKeys = [StudyEventKind.orderPlaced, StudyEventKind.orderUpdated, StudyEventKind.priorityChanged, StudyEventKind.cancelled].map((k) => this.key(cmd, k));
-		const general = () => resolveStudy(tx, keys, options).then((r) => lockStudyRow(tx, { id: r.study.id }, eventKeys));
+		const general = () => {
+			ctx.requireAlone('study rows to merge');
+			return resolveStudy(tx, keys, options).then((r) => lockStudyRow(tx, { id: r.study.id }, eventKeys));
+		};
 		const found = byUid ?? byAcc;
 		let created = false;
 		let locked: Promise<LockedStudy | null>;
@@ -329,7 +423,7 @@ class CommandApplier {
 		await this.fold(tx, ctx, cmd, study, commands);
 	}
 
-	private async cancel(tx: SqlLike, cmd: OrderCancelCommand, ctx: PipelineContext): Promise<void> {
+	private async cancel(tx: SqlLike, cmd: OrderCancelCommand, ctx: ApplyContext): Promise<void> {
 		const [known, study] = await Promise.all([
 			setOrderStatus(tx, cmd.accessionNumber, OrderStatus.cancelled),
 			lockStudyRow(tx, { accession: cmd.accessionNumber }, [this.key(cmd, StudyEventKind.cancelled)])
@@ -342,7 +436,7 @@ class CommandApplier {
 	}
 
 	/** ADT: the patient's class and location; open studies of another class follow (each its own event). */
-	private async visit(tx: SqlLike, cmd: VisitUpdateCommand, ctx: PipelineContext): Promise<void> {
+	private async visit(tx: SqlLike, cmd: VisitUpdateCommand, ctx: ApplyContext): Promise<void> {
 		const patient = { mrn: cmd.patient.id, issuer: cmd.patient.authority };
 		const upsert = upsertPatientVisit(tx, patient, { patientClass: cmd.patientClass, location: locationText(cmd.location) });
 		if (!cmd.patientClass) {
@@ -375,7 +469,7 @@ class CommandApplier {
 	}
 
 	/** One round trip and COMMIT: the study locked by accession, then the fold or a plain event. */
-	private async report(tx: SqlLike, cmd: ReportResultCommand, ctx: PipelineContext): Promise<void> {
+	private async report(tx: SqlLike, cmd: ReportResultCommand, ctx: ApplyContext): Promise<void> {
 		const kinds = [StudyEventKind.reported, 'report_corrected', 'report_preliminary', 'report_cancelled'];
 		const study = await lockStudyRow(tx, { accession: cmd.accessionNumber }, kinds.map((k) => this.key(cmd, k)));
 		if (!study) {
@@ -403,7 +497,7 @@ class CommandApplier {
 		}
 	}
 
-	private async labs(tx: SqlLike, cmd: LabResultsCommand, ctx: PipelineContext): Promise<void> {
+	private async labs(tx: SqlLike, cmd: LabResultsCommand, ctx: ApplyContext): Promise<void> {
 		const patientId = await upsertPatient(tx, { mrn: cmd.patient.id, issuer: cmd.patient.authority });
 		if (cmd.observations.length === 0) return;
 		const rows = cmd.observations.map((o) => ({

@@ -1,0 +1,81 @@
+/**
+ * GroupCommit's scheduling and fallback, with writers that record what they
+ * were given (no database: the HL7 handler's tests cover the real writers).
+ */
+import { describe, expect, it } from 'vitest';
+import { GroupCommit } from './group-commit';
+
+/** Writers that record each transaction's items and settle when the test says so. */
+function recordingWriters(options: { failGroupWhen?: (items: number[]) => boolean; failAlone?: (item: number) => boolean } = {}) {
+	const transactions: { kind: 'alone' | 'group'; items: number[] }[] = [];
+	const gates: (() => void)[] = [];
+	const gate = () => new Promise<void>((r) => gates.push(r));
+	const gc = new GroupCommit<number, string>({
+		maxGroup: 3,
+		writeAlone: async (item) => {
+			transactions.push({ kind: 'alone', items: [item] });
+			await gate();
+			if (options.failAlone?.(item)) throw new Error(`item ${item} refused`);
+			return `alone:${item}`;
+		},
+		writeGroup: async (items) => {
+			transactions.push({ kind: 'group', items });
+			await gate();
+			if (options.failGroupWhen?.(items)) throw new Error('group failed');
+			return items.map((i) => `group:${i}`);
+		}
+	});
+	/** Lets every transaction that is waiting finish, until none is left. */
+	const drain = async () => {
+		for (let i = 0; i < 100; i++) {
+			await new Promise((r) => setImmediate(r));
+			const open = gates.splice(0);
+			if (open.length === 0 && i > 2) return;
+			for (const g of open) g();
+		}
+	};
+	return { gc, transactions, drain };
+}
+
+describe('GroupCommit', () => {
+	it('writes an item that finds the writer idle at once, alone; what queues meanwhile goes together, at most maxGroup per transaction', async () => {
+		const { gc, transactions, drain } = recordingWriters();
+		const outcomes = Promise.all([1, 2, 3, 4, 5, 6].map((i) => gc.submit(i)));
+		await drain();
+		expect(await outcomes).toEqual(['alone:1', 'group:2', 'group:3', 'group:4', 'group:5', 'group:6']);
+		expect(transactions).toEqual([
+			{ kind: 'alone', items: [1] },
+			{ kind: 'group', items: [2, 3, 4] },
+			{ kind: 'group', items: [5, 6] }
+		]);
+		expect(gc.counters).toMatchObject({ transactions: 3, items: 6, failedGroups: 0 });
+	});
+
+	it('a failed group is written again one item per transaction, each item with its own outcome', async () => {
+		const { gc, transactions, drain } = recordingWriters({ failGroupWhen: (items) => items.includes(3), failAlone: (i) => i === 3 });
+		const outcomes = Promise.allSettled([1, 2, 3, 4].map((i) => gc.submit(i)));
+		await drain();
+		const settled = await outcomes;
+		expect(settled.map((s) => (s.status === 'fulfilled' ? s.value : (s.reason as Error).message))).toEqual([
+			'alone:1',
+			'alone:2',
+			'item 3 refused',
+			'alone:4'
+		]);
+		expect(transactions.map((t) => t.kind)).toEqual(['alone', 'group', 'alone', 'alone', 'alone']);
+		expect(gc.counters.failedGroups).toBe(1);
+	});
+
+	it('keeps serving after a failure', async () => {
+		const { gc, drain } = recordingWriters({ failAlone: (i) => i === 1 });
+		const first = gc.submit(1).then(
+			() => 'written',
+			(err: Error) => err.message
+		);
+		await drain();
+		expect(await first).toBe('item 1 refused');
+		const next = gc.submit(2);
+		await drain();
+		expect(await next).toBe('alone:2');
+	});
+});
