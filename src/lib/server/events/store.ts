@@ -61,7 +61,7 @@ const ISO_TIME = /^\d{4}-\d\d-\d\dT([01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z$/;
  * differently (\n, \t, \uXXXX; \" and \\ read the same): then every
  * element is quoted by hand.
  */
-function pgArray(values: (string | number | null)[]): string {
+export function pgArray(values: (string | number | null)[]): string {
 	const json = JSON.stringify(values);
 	if (!/\\[^"\\]/.test(json)) return `{${json.slice(1, -1)}}`;
 	return `{${values.map((v) => (v === null ? 'NULL' : `"${String(v).replace(/["\\]/g, '\\$&')}"`)).join(',')}}`;

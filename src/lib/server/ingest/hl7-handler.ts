@@ -34,7 +34,7 @@ import type { Sql, SqlLike } from '../db/client';
 import { GroupCommit } from '../db/group-commit';
 import { pipelinedTransaction, type PipelineContext } from '../db/pipelined';
 import { foldStudyCommands, sendFollowUps, type FoldedCommand, type StudyPatch, type StudyRow } from '../events/transition';
-import { insertEvents } from '../events/store';
+import { insertEvents, pgArray, type NewEvent } from '../events/store';
 import type { JobQueue } from '../jobs/queue';
 import type { Logger } from '../log';
 import {
@@ -138,63 +138,102 @@ class DuplicateMessage extends Error {}
 /** Two messages of one group transaction reached the same study, or one needs a transaction of its own. */
 class GroupConflict extends Error {}
 
-/** What one message's commands may do inside a transaction: defer statements to COMMIT, and claim the studies they change. */
+/**
+ * What one message's commands may do inside a transaction: defer statements to
+ * COMMIT, add study events (one insert for the whole transaction, with COMMIT),
+ * and claim the studies they change.
+ */
 interface ApplyContext extends PipelineContext {
+	addEvents(events: NewEvent[]): void;
 	/** This message changes study `id`; in a group, a second message claiming it sends the group back to one transaction per message. */
 	claimStudy(id: number): void;
 	/** This message takes a path that must not share its transaction (patient merges, merging two study rows). */
 	requireAlone(reason: string): void;
 }
 
-function aloneContext(ctx: PipelineContext): ApplyContext {
-	return { defer: (sent) => ctx.defer(sent), claimStudy: () => {}, requireAlone: () => {} };
-}
-
-/** The claims of one group transaction: study id → the message (control id) that changes it. */
-function groupContexts(ctx: PipelineContext, batch: Hl7Inbound[]): ApplyContext[] {
+/** One context per message of `batch`; the claims (study id → message) are shared. */
+function applyContexts(ctx: PipelineContext, batch: Hl7Inbound[], events: NewEvent[]): ApplyContext[] {
+	const alone = batch.length === 1;
 	const owners = new Map<number, string>();
 	return batch.map((inbound) => ({
 		defer: (sent) => ctx.defer(sent),
+		addEvents: (list) => events.push(...list),
 		claimStudy: (id) => {
+			if (alone) return;
 			const owner = owners.get(id);
 			if (owner !== undefined && owner !== inbound.idempotencyKey) throw new GroupConflict(`study ${id} changed by two messages of one group`);
 			owners.set(id, inbound.idempotencyKey);
 		},
 		requireAlone: (reason) => {
-			throw new GroupConflict(reason);
+			if (!alone) throw new GroupConflict(reason);
 		}
 	}));
 }
 
-/** Returns false for a duplicate (already committed) message. */
-async function storeAndApply(tx: SqlLike, ctx: ApplyContext, inbound: Hl7Inbound, apply: CommandApplier): Promise<boolean> {
-	const { sender, controlId } = splitIdempotencyKey(inbound.idempotencyKey);
-	const type = `${inbound.header.messageType}^${inbound.header.triggerEvent}`;
-	// A NACKed earlier attempt may be retried with the same control id: only an AA row is a duplicate.
-	// The insert is pipelined with the first command's statements (duplicates are rare): a
-	// duplicate's effects are rolled back, whatever they were.
-	const stored = tx`
-		INSERT INTO hl7_messages (sender, control_id, message_type, received_at, ack_code, raw)
-		VALUES (${sender}, ${controlId}, ${type}, ${inbound.receivedAt}, 'AA', ${inbound.message.raw})
-		ON CONFLICT (sender, control_id) DO UPDATE SET ack_code = 'AA', error = NULL, raw = EXCLUDED.raw,
-			received_at = EXCLUDED.received_at, message_type = EXCLUDED.message_type
-		WHERE hl7_messages.ack_code <> 'AA'
-		RETURNING id`.execute();
-	try {
-		for (const cmd of inbound.commands) await apply.run(tx, cmd, ctx);
-	} catch (err) {
-		const first = await stored.catch(() => null);
-		if (first && first.length === 0) throw new DuplicateMessage();
-		throw err;
-	}
-	if ((await stored).length === 0) throw new DuplicateMessage();
-	return true;
+/**
+ * The raw messages, one statement for the batch (control ids are distinct in a
+ * batch: see orderingKeys); resolves to how many were new. A NACKed earlier
+ * attempt may be retried with the same control id: only an AA row is a duplicate.
+ */
+function storeRawMessages(tx: SqlLike, batch: Hl7Inbound[]): Promise<number> {
+	const keys = batch.map((m) => splitIdempotencyKey(m.idempotencyKey));
+	const column = (f: (m: Hl7Inbound, i: number) => string) => pgArray(batch.map(f));
+	return tx
+		.unsafe<{ n: number }[]>(
+			`WITH ins AS (
+				INSERT INTO hl7_messages (sender, control_id, message_type, received_at, ack_code, raw)
+				SELECT sender, control_id, message_type, received_at, 'AA', raw
+				FROM unnest($1::text::text[], $2::text::text[], $3::text::text[], $4::text::timestamptz[], $5::text::text[])
+					AS x(sender, control_id, message_type, received_at, raw)
+				ON CONFLICT (sender, control_id) DO UPDATE SET ack_code = 'AA', error = NULL, raw = EXCLUDED.raw,
+					received_at = EXCLUDED.received_at, message_type = EXCLUDED.message_type
+				WHERE hl7_messages.ack_code <> 'AA'
+				RETURNING 1
+			) SELECT count(*)::int AS n FROM ins`,
+			[
+				column((_, i) => keys[i].sender),
+				column((_, i) => keys[i].controlId),
+				column((m) => `${m.header.messageType}^${m.header.triggerEvent}`),
+				column((m) => m.receivedAt),
+				column((m) => m.message.raw)
+			],
+			{ prepare: true }
+		)
+		.execute()
+		.then(([r]) => r.n);
+}
+
+/**
+ * Stores the raw messages of `batch` and applies their commands in `tx`, the
+ * study events of all of them in one insert that travels with COMMIT. The raw
+ * insert is pipelined with the first statements of the commands (duplicates
+ * are rare): a duplicate's effects are rolled back, whatever they were, by
+ * DuplicateMessage (alone) or GroupConflict (in a group: each message is then
+ * applied alone). Every message settles before the outcome is decided: none may
+ * still be sending when the transaction rolls back.
+ */
+async function storeAndApply(tx: SqlLike, ctx: PipelineContext, batch: Hl7Inbound[], apply: CommandApplier): Promise<void> {
+	const stored = storeRawMessages(tx, batch);
+	const events: NewEvent[] = [];
+	const contexts = applyContexts(ctx, batch, events);
+	const settled = await Promise.allSettled(
+		batch.map(async (inbound, i) => {
+			for (const cmd of inbound.commands) await apply.run(tx, cmd, contexts[i]);
+		})
+	);
+	const fresh = await stored.catch(() => null);
+	if (fresh !== null && fresh < batch.length) throw batch.length === 1 ? new DuplicateMessage() : new GroupConflict('a resent message in the group');
+	// The raw insert failing is the cause; the commands' errors then only say the transaction was aborted.
+	if (fresh === null) await stored;
+	for (const s of settled) if (s.status === 'rejected') throw s.reason;
+	if (events.length) ctx.defer(insertEvents(tx, events));
 }
 
 /** One transaction per message; false when it was a duplicate (nothing applied). */
 async function storeAndApplyOnce(sql: Sql, inbound: Hl7Inbound, apply: CommandApplier): Promise<boolean> {
 	try {
-		return await pipelinedTransaction(sql, (tx, ctx) => storeAndApply(tx, aloneContext(ctx), inbound, apply));
+		await pipelinedTransaction(sql, (tx, ctx) => storeAndApply(tx, ctx, [inbound], apply));
+		return true;
 	} catch (err) {
 		if (err instanceof DuplicateMessage) return false;
 		throw err;
@@ -208,13 +247,8 @@ async function storeAndApplyOnce(sql: Sql, inbound: Hl7Inbound, apply: CommandAp
  * study) rolls the group back; GroupCommit then applies each message alone.
  */
 async function storeAndApplyGroup(sql: Sql, batch: Hl7Inbound[], apply: CommandApplier): Promise<boolean[]> {
-	return pipelinedTransaction(sql, async (tx, ctx) => {
-		const contexts = groupContexts(ctx, batch);
-		// Every message settles before the outcome is decided: none may still be sending when the group rolls back.
-		const settled = await Promise.allSettled(batch.map((inbound, i) => storeAndApply(tx, contexts[i], inbound, apply)));
-		for (const s of settled) if (s.status === 'rejected') throw s.reason;
-		return settled.map((s) => (s as PromiseFulfilledResult<boolean>).value);
-	});
+	await pipelinedTransaction(sql, (tx, ctx) => storeAndApply(tx, ctx, batch, apply));
+	return batch.map(() => true);
 }
 
 /**
@@ -294,7 +328,7 @@ class CommandApplier {
 		}
 		if (fold.update) {
 			ctx.defer(tx.unsafe(fold.update.text, fold.update.values as never[], { prepare: true }).execute());
-			ctx.defer(insertEvents(tx, fold.outcomes.flatMap((o) => (o.status === 'applied' ? [o.event] : []))));
+			ctx.addEvents(fold.outcomes.flatMap((o) => (o.status === 'applied' ? [o.event] : [])));
 			const { next } = fold;
 			// Priority or patient class changed on a study already complete: its deadline follows.
 			if (next.completeAt) {
@@ -307,25 +341,23 @@ class CommandApplier {
 	}
 
 	/** An event beside the lifecycle (report drafts, corrections), with the study's dimensions; deferred like a fold's. */
-	private plainEvent(tx: SqlLike, ctx: ApplyContext, cmd: Hl7Command, study: StudyRow, kind: string, at: string, payload: Record<string, unknown>): void {
+	private plainEvent(ctx: ApplyContext, cmd: Hl7Command, study: StudyRow, kind: string, at: string, payload: Record<string, unknown>): void {
 		ctx.claimStudy(study.id);
-		ctx.defer(
-			insertEvents(tx, [
-				{
-					time: at,
-					studyId: study.id,
-					kind,
-					actor: this.actor(cmd),
-					siteId: study.siteId,
-					subspecialty: study.subspecialty,
-					modality: study.modality,
-					priority: study.priority,
-					patientClass: study.patientClass,
-					payload: { control_id: cmd.source.messageControlId, ...payload },
-					idempotencyKey: this.key(cmd, kind)
-				}
-			])
-		);
+		ctx.addEvents([
+			{
+				time: at,
+				studyId: study.id,
+				kind,
+				actor: this.actor(cmd),
+				siteId: study.siteId,
+				subspecialty: study.subspecialty,
+				modality: study.modality,
+				priority: study.priority,
+				patientClass: study.patientClass,
+				payload: { control_id: cmd.source.messageControlId, ...payload },
+				idempotencyKey: this.key(cmd, kind)
+			}
+		]);
 	}
 
 	/**
@@ -484,14 +516,14 @@ class CommandApplier {
 				const fold = await this.fold(tx, ctx, cmd, study, [this.command(cmd, { kind: StudyEventKind.reported, at: cmd.resultAt }, reader ? { reportedBy: reader } : {}, payload)]);
 				// A correction of a report already final: recorded as its own event, the clock stays closed.
 				if (fold.outcomes[0].status === 'refused' && study.row.status === StudyStatus.reported) {
-					this.plainEvent(tx, ctx, cmd, study.row, 'report_corrected', cmd.resultAt, payload);
+					this.plainEvent(ctx, cmd, study.row, 'report_corrected', cmd.resultAt, payload);
 				}
 				return;
 			}
 			case ReportStatus.preliminary:
-				return this.plainEvent(tx, ctx, cmd, study.row, 'report_preliminary', cmd.resultAt, payload);
+				return this.plainEvent(ctx, cmd, study.row, 'report_preliminary', cmd.resultAt, payload);
 			case ReportStatus.cancelled:
-				return this.plainEvent(tx, ctx, cmd, study.row, 'report_cancelled', cmd.resultAt, payload);
+				return this.plainEvent(ctx, cmd, study.row, 'report_cancelled', cmd.resultAt, payload);
 			default:
 				cmd.status satisfies never;
 		}
