@@ -16,6 +16,7 @@
 import type { InstanceSink, ReceivedInstance } from '../../../../workers/dicom/server';
 import { InstanceRejectedError } from '../../../../workers/dicom/server';
 import type { Sql, SqlLike } from '../db/client';
+import { GroupCommit } from '../db/group-commit';
 import { reserveConnection } from '../db/pipelined';
 import { applyStudyCommandTx, foldStudyCommands, sendFollowUps, STUDY_ROW_SELECT, toStudyRow, type FoldedCommand } from '../events/transition';
 import type { FollowUp } from '../../domain/study/lifecycle';
@@ -137,8 +138,6 @@ interface Pending {
 	at: string;
 	/** The blob's flush; the instance's row is committed only after it resolved. */
 	durable: Promise<void> | undefined;
-	resolve: (o: StoreOutcome) => void;
-	reject: (e: unknown) => void;
 }
 
 /** A batch could not be written as one transaction; its instances are retried alone. */
@@ -159,8 +158,13 @@ export class DbInstanceSink implements InstanceSink {
 	/** Counters for the status heartbeat; `batches` counts group transactions (instances filed per batch = stored / batches, about). */
 	readonly counters = { stored: 0, duplicates: 0, failed: 0, batches: 0 };
 
-	private queue: Pending[] = [];
-	private writing = false;
+	/**
+	 * One batch at a time: whatever arrived while the previous one was being
+	 * committed goes into the next (latency stays one or two commits, throughput
+	 * grows with load). One writer also keeps batches from taking study locks
+	 * against each other.
+	 */
+	private readonly group: GroupCommit<Pending, StoreOutcome>;
 	/** Study UID → id and series UID → id seen recently: saves lookups for the next images of a series. */
 	private readonly studyIds = new Map<string, { id: number; accession: string | null }>();
 	private readonly seriesIds = new Map<string, number>();
@@ -177,6 +181,15 @@ export class DbInstanceSink implements InstanceSink {
 			maxBatch: 256,
 			...options
 		};
+		this.group = new GroupCommit<Pending, StoreOutcome>({
+			maxGroup: this.o.maxBatch,
+			writeAlone: (p) => this.writeOne(p),
+			writeGroup: (batch) => this.writeGroup(batch),
+			onGroupFailed: (err, size) => {
+				if (!(err instanceof BatchFallback)) this.o.log.debug('batch write failed, retrying one by one', { err, size });
+				this.forget();
+			}
+		});
 	}
 
 	async store(obj: ReceivedInstance, blobDurable?: Promise<void>): Promise<void> {
@@ -191,58 +204,26 @@ export class DbInstanceSink implements InstanceSink {
 		// Awaited at COMMIT (or by the fallback), maybe after it settled: a failure is the caller's to report.
 		blobDurable?.catch(() => {});
 		if (this.o.maxBatch <= 1) return this.storeAlone(obj, this.o.now().toISOString(), blobDurable);
-		return new Promise((resolve, reject) => {
-			this.queue.push({ obj, at: this.o.now().toISOString(), durable: blobDurable, resolve, reject });
-			this.pump();
-		});
+		return this.group.submit({ obj, at: this.o.now().toISOString(), durable: blobDurable });
 	}
 
-	/**
-	 * One batch at a time: whatever arrived while the previous one was being
-	 * committed goes into the next (latency stays one or two commits, throughput
-	 * grows with load). One writer also keeps batches from taking study locks
-	 * against each other.
-	 */
-	private pump(): void {
-		if (this.writing || this.queue.length === 0) return;
-		this.writing = true;
-		const batch = this.queue.splice(0, this.o.maxBatch);
-		void this.writeBatchOrAlone(batch).finally(() => {
-			this.writing = false;
-			this.pump();
-		});
-	}
-
-	private async writeBatchOrAlone(batch: Pending[]): Promise<void> {
-		if (batch.length === 1) {
-			const [p] = batch;
-			// Fast path is the batch writer too (fewer round trips); it falls back on anything unusual.
-			try {
-				const [out] = await this.writeBatchTx([p]);
-				this.counters.batches++;
-				this.count(out);
-				p.resolve(out);
-				return;
-			} catch (err) {
-				if (!(err instanceof BatchFallback)) this.o.log.debug('batch write failed, retrying alone', { err });
-				this.forget();
-			}
-			await this.storeAlone(p.obj, p.at, p.durable).then(p.resolve, p.reject);
-			return;
-		}
+	/** One instance: the batch writer is the fast path (fewer round trips); it falls back on anything unusual. */
+	private async writeOne(p: Pending): Promise<StoreOutcome> {
 		try {
-			const outs = await this.writeBatchTx(batch);
-			this.counters.batches++;
-			batch.forEach((p, i) => {
-				this.count(outs[i]);
-				p.resolve(outs[i]);
-			});
+			const [out] = await this.writeGroup([p]);
+			return out;
 		} catch (err) {
-			if (!(err instanceof BatchFallback)) this.o.log.debug('batch write failed, retrying one by one', { err, size: batch.length });
+			if (!(err instanceof BatchFallback)) this.o.log.debug('batch write failed, retrying alone', { err });
 			this.forget();
-			// Concurrently: each is its own transaction, like before group commit.
-			await Promise.all(batch.map((p) => this.storeAlone(p.obj, p.at, p.durable).then(p.resolve, p.reject)));
 		}
+		return this.storeAlone(p.obj, p.at, p.durable);
+	}
+
+	private async writeGroup(batch: Pending[]): Promise<StoreOutcome[]> {
+		const outs = await this.writeBatchTx(batch);
+		this.counters.batches++;
+		for (const out of outs) this.count(out);
+		return outs;
 	}
 
 	private count(out: StoreOutcome): void {
@@ -421,10 +402,11 @@ export class DbInstanceSink implements InstanceSink {
 		}
 
 		// 2. One round trip: lock the study rows (id order), then, under the locks, the
-		// instances and event keys stored before.
+		// instances and event keys stored before (one statement: it takes its snapshot
+		// after the lock statement returned, so it sees what the lock holder committed).
 		const ids = [...new Set([...refs.values()].map((r) => r.id))].sort((x, y) => x - y);
 		const sops = [...firstBySop.keys()];
-		const [locked, dups, keyRows] = await Promise.all([
+		const [locked, storedBefore] = await Promise.all([
 			tx.unsafe<(Record<string, unknown> & { id: number; uid: string | null; series_count: number; expected_series: number | null; description: string | null })[]>(
 				`SELECT st.*, o.expected_series FROM (
 					SELECT ${STUDY_ROW_SELECT}, study_instance_uid AS uid, order_id, series_count, description
@@ -433,8 +415,11 @@ export class DbInstanceSink implements InstanceSink {
 				[ids] as never[],
 				{ prepare: true }
 			),
-			tx<{ sop: string; studyId: number }[]>`SELECT sop_instance_uid AS sop, study_id AS "studyId" FROM instances WHERE sop_instance_uid = ANY(${sops}::text[])`,
-			tx<{ key: string }[]>`SELECT key FROM event_keys WHERE key = ANY(${sops.map((u) => `sop:${u}`)}::text[])`
+			// A row per instance stored before (with its study) and per event key recorded before (study null).
+			tx<{ sop: string | null; studyId: number | null; key: string | null }[]>`
+				SELECT sop_instance_uid AS sop, study_id AS "studyId", NULL::text AS key FROM instances WHERE sop_instance_uid = ANY(${sops}::text[])
+				UNION ALL
+				SELECT NULL, NULL, key FROM event_keys WHERE key = ANY(${sops.map((u) => `sop:${u}`)}::text[])`
 		]);
 		const studyById = new Map(locked.map((r) => [r.id, r]));
 		for (const uid of studyUids) {
@@ -442,8 +427,12 @@ export class DbInstanceSink implements InstanceSink {
 			// Merged away or re-keyed since the lookup: the single path resolves again under the key locks.
 			if (!st || st.uid !== uid) throw new BatchFallback('study moved');
 		}
-		const seenKeys = new Set(keyRows.map((r) => r.key));
-		const stored = new Map(dups.map((d) => [d.sop, d.studyId]));
+		const seenKeys = new Set<string>();
+		const stored = new Map<string, number>();
+		for (const r of storedBefore) {
+			if (r.key !== null) seenKeys.add(r.key);
+			else stored.set(r.sop!, r.studyId!);
+		}
 		const toFile: number[] = [];
 		for (const i of fresh) {
 			const sop = batch[i].obj.attributes.sopInstanceUid;
