@@ -13,6 +13,10 @@
 // query fails with CONNECTION_CLOSED, and the queries queued on the reservation
 // are never settled (callers await forever). Found by the fault suite (restart,
 // crash, connection exhaustion of PostgreSQL under DICOM load).
+//
+// And postgres 3.4.9 never sets TCP_NODELAY on its sockets: every protocol
+// socket of Radflow's does (a small write held back by Nagle's algorithm waits
+// for the previous one's acknowledgment).
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +36,10 @@ const POSTGRES_EDITS = [
 	{
 		find: "    clearImmediate(nextWriteTimer)\n    socket.removeListener('data', data)",
 		replace: "    clearImmediate(nextWriteTimer)\n    chunk = nextWriteTimer = null // radflow patch\n    socket.removeListener('data', data)"
+	},
+	{
+		find: "    x.on('error', error)\n    x.on('close', closed)\n",
+		replace: "    x.on('error', error)\n    x.on('close', closed)\n    typeof x.setNoDelay === 'function' && x.setNoDelay(true) // radflow patch: no Nagle delay on the database socket\n"
 	}
 ];
 
