@@ -23,12 +23,12 @@ export const ROLE_NAMES: RoleName[] = [RoleName.web, RoleName.dicom, RoleName.hl
 async function ingestDeps(ctx: AppContext) {
 	const { ExamNormalizer } = await import('../src/lib/server/ingest/studies');
 	const { DbInstanceSink, IngestSource, parseStabilitySeconds } = await import('../src/lib/server/ingest/dicom-sink');
-	const { FileBlobStore } = await import('./dicom/storage');
+	const { FileBlobStore, blobStoreOptionsFromEnv } = await import('./dicom/storage');
 	const held = ctx as AppContext & { ingest?: unknown };
 	if (!held.ingest) {
 		const normalizer = new ExamNormalizer(ctx.db.sql);
 		const stability = parseStabilitySeconds(process.env.DICOM_STABILITY_SECONDS);
-		const blobStore = new FileBlobStore(path.join(ctx.config.dataDir, 'dicom'));
+		const blobStore = new FileBlobStore(path.join(ctx.config.dataDir, 'dicom'), blobStoreOptionsFromEnv(process.env));
 		const sink = (source: (typeof IngestSource)[keyof typeof IngestSource]) =>
 			new DbInstanceSink({ sql: ctx.db.sql, jobs: ctx.jobs, normalizer, log: ctx.log.child(source), stability, source });
 		held.ingest = { normalizer, stability, blobStore, sink, completeness: null as null | Promise<{ stop(): Promise<void> }> };

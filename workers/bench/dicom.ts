@@ -26,7 +26,7 @@ import { startJobQueue } from '../../src/lib/server/jobs/queue';
 import { ExamNormalizer } from '../../src/lib/server/ingest/studies';
 import { DbInstanceSink } from '../../src/lib/server/ingest/dicom-sink';
 import { DicomServer } from '../dicom/server';
-import { FileBlobStore } from '../dicom/storage';
+import { blobStoreOptionsFromEnv, FileBlobStore } from '../dicom/storage';
 import { parseAllowedPeers } from '../dicom/policy';
 import { encodeFileMeta } from '../dicom/part10';
 import { fixtureUid, makeInstance } from '../dicom/fixtures';
@@ -196,7 +196,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
 				maxObjectBytes: 2 * 1024 ** 3,
 				idleTimeoutMs: 120_000
 			},
-			{ blobStore: new FileBlobStore(path.join(work, 'blobs')), sink, log: () => {} }
+			{ blobStore: new FileBlobStore(path.join(work, 'blobs'), blobStoreOptionsFromEnv(process.env)), sink, log: () => {} }
 		);
 		const { port } = await server.start();
 		await waitForEcho(port, 'RADFLOW');

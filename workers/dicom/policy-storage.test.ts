@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { isPeerAllowed, parseAllowedPeers, PeerConfigError } from './policy';
-import { FileBlobStore, BlobStoreError } from './storage';
+import { blobStoreOptionsFromEnv, FileBlobStore, BlobStoreError } from './storage';
 import { IncomingObject, SMALL_OBJECT_BYTES } from './receive';
 import { PduReader } from './pdu-reader';
 import { pDataPdu, pdu } from './pdu';
@@ -58,6 +58,38 @@ describe('FileBlobStore', () => {
 		const store = new FileBlobStore(root);
 		await expect(store.put({ ...key, sopUid: '../../etc/passwd' }, Buffer.from('x'))).rejects.toThrow(BlobStoreError);
 		await expect(store.get({ ...key, sopUid: '9.9' })).rejects.toMatchObject({ code: 'not_found' });
+	});
+
+	it('durable() also flushes the directory the object was renamed into, unless DICOM_SYNC_DIRECTORIES=0 (journaling filesystems)', async () => {
+		/** Records the directories flushed (and flushes them). */
+		class Recording extends FileBlobStore {
+			readonly flushed: string[] = [];
+			protected override fsyncDirectory(dir: string): Promise<void> {
+				this.flushed.push(dir);
+				return super.fsyncDirectory(dir);
+			}
+		}
+		const series = { ...key, seriesUid: '1.2.3.77' };
+		const place = async (store: Recording, sopUid: string) => {
+			const placed = await (await store.stage()).place({ ...series, sopUid }, [Buffer.from(sopUid)]);
+			await placed.durable();
+			return placed.path;
+		};
+		const plain = new Recording(root, blobStoreOptionsFromEnv({ DICOM_SYNC_DIRECTORIES: '0' }));
+		await place(plain, '1.2.3.77.1');
+		const second = await place(plain, '1.2.3.77.2');
+		// The second object's directory already existed: nothing but the file is flushed.
+		expect(plain.flushed).not.toContain(join(root, '1.2.3', '1.2.3.77'));
+		const careful = new Recording(root, blobStoreOptionsFromEnv({}));
+		const third = await place(careful, '1.2.3.77.3');
+		expect(careful.flushed).toEqual([join(root, '1.2.3', '1.2.3.77')]);
+		expect(await readFile(third, 'utf8')).toBe('1.2.3.77.3');
+		expect(await readFile(second, 'utf8')).toBe('1.2.3.77.2');
+		expect(blobStoreOptionsFromEnv({ DICOM_SYNC_DIRECTORIES: 'false' })).toEqual({ syncDirectories: false });
+		// A store built without options flushes directories too.
+		const byDefault = new Recording(root);
+		await place(byDefault, '1.2.3.77.4');
+		expect(byDefault.flushed).toEqual([join(root, '1.2.3', '1.2.3.77')]);
 	});
 
 	it('places a staged blob with the bytes not written yet, flushed by durable(); a resend replaces it', async () => {

@@ -17,7 +17,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Socket } from 'node:net';
-import { FileBlobStore, type BlobKey, type BlobStore, type PlacedBlob } from './storage';
+import { blobStoreOptionsFromEnv, FileBlobStore, type BlobKey, type BlobStore, type PlacedBlob } from './storage';
 import { IncomingObject, parseDatasetPrefix, DatasetParseError, SMALL_OBJECT_BYTES } from './receive';
 import { Association, type AssociateDecision, type DatasetReceiver } from './association';
 import { ContextResult, DICOM_APPLICATION_CONTEXT, type AssociateRequest, type ContextAnswer, type DimseCommand } from './pdu';
@@ -537,7 +537,7 @@ class StorageScp {
 
 /** Starts a receiver from the environment with the filesystem blob store (CLI entry). */
 export async function startFromEnv(sink: InstanceSink, dataDir: string): Promise<DicomServer> {
-	const server = new DicomServer(optionsFromEnv(), { blobStore: new FileBlobStore(dataDir), sink });
+	const server = new DicomServer(optionsFromEnv(), { blobStore: new FileBlobStore(dataDir, blobStoreOptionsFromEnv(process.env)), sink });
 	await server.start();
 	return server;
 }
