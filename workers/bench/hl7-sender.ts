@@ -17,7 +17,7 @@ const MIX = [SAMPLE.ormNew, SAMPLE.omiNew, SAMPLE.adtA08, SAMPLE.oruReport, SAMP
  * cycle of the mix (order, order, ADT, report, labs) about its own patient and
  * accession, so a real store sees distinct work rather than one hot row.
  */
-export function messageFor(phase: string, ci: number, n: number): string {
+function messageFor(phase: string, ci: number, n: number): string {
 	const c = Math.floor(n / MIX.length);
 	const cycle = `${phase}${ci}x${c}`;
 	const studyUid = `2.25.${parseInt(phase, 36)}.${ci}.${c}`;
@@ -38,7 +38,7 @@ export interface SenderResult {
 	error?: string;
 }
 
-export async function send(port: number, conns: number, seconds: number, phase: string): Promise<SenderResult> {
+async function send(port: number, conns: number, seconds: number, phase: string): Promise<SenderResult> {
 	const clients = await Promise.all(Array.from({ length: conns }, () => MllpTestClient.connect(port)));
 	const latencies: number[] = [];
 	let count = 0;

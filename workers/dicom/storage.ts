@@ -336,8 +336,7 @@ export class FileBlobStore implements BlobStore {
 					durable: () =>
 						(flushing ??= (async () => {
 							try {
-								// The fsync of the renamed file makes its new name durable with it (journaling
-								// filesystems); without a journal the directory is flushed as well.
+								// The file and, unless turned off, the directory it was renamed into (see the file comment).
 								await Promise.all([pooled(() => fsyncFd(fd)), store.options.syncDirectories === false ? null : store.dirSync.sync(dirname(path))]);
 							} catch (e) {
 								close();

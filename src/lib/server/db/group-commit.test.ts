@@ -78,4 +78,56 @@ describe('GroupCommit', () => {
 		await drain();
 		expect(await next).toBe('alone:2');
 	});
+
+	it('without writeAlone a failed group fails every item in it, and a group of one goes through writeGroup', async () => {
+		const written: number[][] = [];
+		const gc = new GroupCommit<number, number>({
+			maxGroup: 10,
+			writeGroup: async (items) => {
+				written.push(items);
+				await new Promise((r) => setImmediate(r));
+				if (items.includes(3)) throw new Error('batch refused');
+				return items.map((i) => i * 10);
+			}
+		});
+		const settled = await Promise.allSettled([1, 2, 3].map((i) => gc.submit(i)));
+		expect(settled.map((s) => (s.status === 'fulfilled' ? s.value : (s.reason as Error).message))).toEqual([10, 'batch refused', 'batch refused']);
+		expect(written).toEqual([[1], [2, 3]]);
+		expect(gc.counters.failedGroups).toBe(1);
+	});
+
+	it('with maxInFlight a further transaction starts beside a running one only once minOverlapGroup items wait; idle() waits for all', async () => {
+		const running: number[][] = [];
+		let concurrent = 0;
+		let most = 0;
+		const gates: (() => void)[] = [];
+		const gc = new GroupCommit<number, number>({
+			maxGroup: 3,
+			maxInFlight: 2,
+			minOverlapGroup: 2,
+			writeGroup: async (items) => {
+				running.push(items);
+				most = Math.max(most, ++concurrent);
+				await new Promise<void>((r) => gates.push(r));
+				concurrent--;
+				return items;
+			}
+		});
+		const all = [gc.submit(1), gc.submit(2)];
+		// 1 went alone; 2 waits, but one item is not enough to start a second transaction.
+		expect(running).toEqual([[1]]);
+		all.push(gc.submit(3));
+		// Two wait now: a second transaction starts beside the first.
+		expect(running).toEqual([[1], [2, 3]]);
+		let idle = false;
+		const idleDone = gc.idle().then(() => (idle = true));
+		while (gates.length > 0 || running.flat().length < 3) {
+			await new Promise((r) => setImmediate(r));
+			gates.splice(0).forEach((g) => g());
+		}
+		expect(await Promise.all(all)).toEqual([1, 2, 3]);
+		await idleDone;
+		expect(idle).toBe(true);
+		expect(most).toBe(2);
+	});
 });

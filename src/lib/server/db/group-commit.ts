@@ -1,31 +1,39 @@
 /**
- * Group commit: work that arrives while one transaction is being written goes
+ * Group commit: work that arrives while a transaction is being written goes
  * into the next one, together.
  *
- * An ingest edge acknowledges each message or object only after its commit.
- * One transaction per item costs a BEGIN, a COMMIT with its WAL flush and a few
- * round trips each; on this project's reference machine every round trip is a
- * process wakeup that costs CPU on both sides, a large share of the work per
- * item. Here one writer runs at a time
- * (two concurrent writers measured slower on the HL7 bench: smaller groups):
- * whatever queued meanwhile is written as one group, so latency stays about
- * one or two commits while throughput grows with the number of senders. An
- * item that arrives when nothing is being written goes at once, alone.
+ * Callers that await their own commit (an ingest edge acknowledging a message
+ * or an object, an event append) pay per transaction a BEGIN, a COMMIT with its
+ * WAL flush and a few round trips; on this project's reference machine every
+ * round trip is a process wakeup that costs CPU on both sides, a large share
+ * of the work per item. So whatever queued while a transaction was written is
+ * written as one group: latency stays about one or two commits while
+ * throughput grows with the number of callers. An item that arrives when
+ * nothing is being written goes at once, alone.
  *
- * A group that fails for any reason (a bad item, a conflict between two items,
- * a lost connection) is rolled back by its writer, and then every item of it is
- * written alone, concurrently: the outcome of each item is exactly what it
- * would have been without grouping, only later.
+ * By default one transaction is written at a time (two concurrent writers
+ * measured slower on the HL7 bench: smaller groups). `maxInFlight` allows more,
+ * each further one only once `minOverlapGroup` items wait behind those running
+ * (the event appender: otherwise every early finisher would go out alone).
+ *
+ * A group that fails is rolled back by its writer. With `writeAlone`, every item
+ * of it is then written alone, concurrently, so the outcome of each item is what
+ * it would have been without grouping, only later; without it, every item of
+ * the group fails with the group's error.
  */
 
 export interface GroupCommitOptions<I, O> {
 	/** Most items in one group. */
 	maxGroup: number;
-	/** Writes one item in a transaction of its own (a group of one, and each item of a failed group). */
-	writeAlone(item: I): Promise<O>;
-	/** Writes two or more items in one transaction, outcomes in item order; throws (after rolling back) to send them back alone. */
+	/** Transactions written at the same time (default 1). */
+	maxInFlight?: number;
+	/** Items that must be waiting before a further transaction starts beside a running one (default 1). */
+	minOverlapGroup?: number;
+	/** Writes a group in one transaction, outcomes in item order; throws (after rolling back) when it fails. Gets groups of two or more when `writeAlone` is given. */
 	writeGroup(items: I[]): Promise<O[]>;
-	/** A group failed and its items are being written alone (for a debug log). */
+	/** Writes one item in a transaction of its own: a group of one, and each item of a failed group. */
+	writeAlone?(item: I): Promise<O>;
+	/** A group failed (for a debug log), before its items are written alone or fail. */
 	onGroupFailed?(err: unknown, size: number): void;
 }
 
@@ -37,7 +45,8 @@ interface Queued<I, O> {
 
 export class GroupCommit<I, O> {
 	private readonly queue: Queued<I, O>[] = [];
-	private writing = false;
+	private inFlight = 0;
+	private idleWaiters: (() => void)[] = [];
 	/** Transactions written (groups and items alone) and items in them, for the heartbeat and benchmarks. */
 	readonly counters = { transactions: 0, items: 0, failedGroups: 0 };
 
@@ -51,22 +60,33 @@ export class GroupCommit<I, O> {
 		});
 	}
 
+	/** Resolves when everything submitted so far has settled. */
+	idle(): Promise<void> {
+		if (this.queue.length === 0 && this.inFlight === 0) return Promise.resolve();
+		return new Promise((r) => this.idleWaiters.push(r));
+	}
+
 	private pump(): void {
-		if (this.writing || this.queue.length === 0) return;
-		this.writing = true;
-		const group = this.queue.splice(0, Math.max(1, this.o.maxGroup));
-		void this.write(group).finally(() => {
-			this.writing = false;
-			this.pump();
-		});
+		const maxInFlight = this.o.maxInFlight ?? 1;
+		const minOverlap = this.o.minOverlapGroup ?? 1;
+		while (this.queue.length > 0 && this.inFlight < maxInFlight && (this.inFlight === 0 || this.queue.length >= minOverlap)) {
+			const group = this.queue.splice(0, Math.max(1, this.o.maxGroup));
+			this.inFlight++;
+			void this.write(group).finally(() => {
+				this.inFlight--;
+				this.pump();
+				if (this.queue.length === 0 && this.inFlight === 0) this.idleWaiters.splice(0).forEach((r) => r());
+			});
+		}
 	}
 
 	private async write(group: Queued<I, O>[]): Promise<void> {
 		this.counters.transactions++;
 		this.counters.items += group.length;
-		if (group.length === 1) {
+		const alone = this.o.writeAlone;
+		if (group.length === 1 && alone) {
 			const [q] = group;
-			await this.o.writeAlone(q.item).then(q.resolve, q.reject);
+			await alone(q.item).then(q.resolve, q.reject);
 			return;
 		}
 		let outs: O[];
@@ -75,8 +95,12 @@ export class GroupCommit<I, O> {
 		} catch (err) {
 			this.counters.failedGroups++;
 			this.o.onGroupFailed?.(err, group.length);
+			if (!alone) {
+				for (const q of group) q.reject(err);
+				return;
+			}
 			this.counters.transactions += group.length;
-			await Promise.all(group.map((q) => this.o.writeAlone(q.item).then(q.resolve, q.reject)));
+			await Promise.all(group.map((q) => alone(q.item).then(q.resolve, q.reject)));
 			return;
 		}
 		group.forEach((q, i) => q.resolve(outs[i]));

@@ -125,21 +125,54 @@ function turnaroundMinutes(s: StudyState): number | null {
 	return Math.round(((Date.parse(s.reportedAt) - Date.parse(start)) / 60000) * 10) / 10;
 }
 
+/** A study's state for a lifecycle fold: its row, its order link, and which of the asked idempotency keys are recorded. */
+export interface LockedStudy {
+	row: StudyRow;
+	orderId: number | null;
+	seenKeys: Set<string>;
+}
+
+/** The columns of a {@link LockedStudy} (see {@link toLockedStudy}). */
+export const LOCKED_STUDY_SELECT = `${ROW_SELECT}, order_id AS "orderId"`;
+
+/** A row selected with {@link LOCKED_STUDY_SELECT}, and the recorded keys, as a LockedStudy. */
+export function toLockedStudy(r: Record<string, unknown>, seen: { key: string }[]): LockedStudy {
+	return { row: toRow(r), orderId: (r.orderId as number | null) ?? null, seenKeys: new Set(seen.map((k) => k.key)) };
+}
+
+/** The event keys among `keys` already recorded; the statement is sent at once. */
+export function seenEventKeys(tx: SqlLike, keys: string[]): Promise<{ key: string }[]> {
+	return keys.length > 0 ? tx<{ key: string }[]>`SELECT key FROM event_keys WHERE key = ANY(${keys}::text[])`.execute() : Promise.resolve([]);
+}
+
+/**
+ * Locks one study row (by id or accession) and reads which of `keys` are
+ * recorded, in one round trip: the state a fold starts from. The key read is
+ * pipelined behind the lock, so it sees what the lock's previous holder
+ * committed (two retries of one command serialize on the row). Null if no such study.
+ */
+export async function lockStudyRow(tx: SqlLike, where: { id: number } | { accession: string }, keys: string[]): Promise<LockedStudy | null> {
+	// Sent in this order, the lock first (a postgres.js query goes out when executed or awaited).
+	const lock = ('id' in where
+		? tx.unsafe(`SELECT ${LOCKED_STUDY_SELECT} FROM studies WHERE id = $1 FOR UPDATE`, [where.id], { prepare: true })
+		: tx.unsafe(`SELECT ${LOCKED_STUDY_SELECT} FROM studies WHERE accession_number = $1 FOR UPDATE`, [where.accession], { prepare: true })
+	).execute();
+	const [[row], seen] = await Promise.all([lock, seenEventKeys(tx, keys)]);
+	return row ? toLockedStudy(row, seen) : null;
+}
+
 /**
  * Apply a command inside the caller's transaction.
  *
- * Two round trips: the row lock and the idempotency check are pipelined (the key
- * is read after the lock is granted, so two retries of one command serialize on
- * the row), then the row update and the event append are pipelined. The new
+ * Two round trips: the row lock and the idempotency check ({@link lockStudyRow}),
+ * then the row update and the event append, pipelined. The new
  * state is computed by the same fold the batch paths use.
  */
 export async function applyStudyCommandTx(tx: SqlLike, jobs: JobQueue | null, cmd: StudyCommand): Promise<CommandOutcome> {
-	const rowQuery = tx.unsafe(`SELECT ${ROW_SELECT} FROM studies WHERE id = $1 FOR UPDATE`, [cmd.studyId], { prepare: true });
-	const keyQuery = cmd.idempotencyKey ? tx`SELECT 1 FROM event_keys WHERE key = ${cmd.idempotencyKey}` : null;
-	const [[current], seen] = await Promise.all([rowQuery, keyQuery ?? Promise.resolve([])]);
-	if (!current) return { status: 'not_found' };
-	if (seen.length > 0) return { status: 'duplicate' };
-	const row = toRow(current);
+	const locked = await lockStudyRow(tx, { id: cmd.studyId }, cmd.idempotencyKey ? [cmd.idempotencyKey] : []);
+	if (!locked) return { status: 'not_found' };
+	if (locked.seenKeys.size > 0) return { status: 'duplicate' };
+	const { row } = locked;
 	if (cmd.expectedVersion !== undefined && cmd.expectedVersion !== row.version) {
 		return { status: 'conflict', currentVersion: row.version };
 	}

@@ -33,7 +33,7 @@ import { StudyStatus } from '../../domain/study/model';
 import type { Sql, SqlLike } from '../db/client';
 import { GroupCommit } from '../db/group-commit';
 import { pipelinedTransaction, type PipelineContext } from '../db/pipelined';
-import { foldStudyCommands, sendFollowUps, type FoldedCommand, type StudyPatch, type StudyRow } from '../events/transition';
+import { foldStudyCommands, lockStudyRow, seenEventKeys, sendFollowUps, type FoldedCommand, type LockedStudy, type StudyPatch, type StudyRow } from '../events/transition';
 import { insertEvents, pgArray, type NewEvent } from '../events/store';
 import type { JobQueue } from '../jobs/queue';
 import type { Logger } from '../log';
@@ -43,7 +43,6 @@ import {
 	fillStudyKeys,
 	insertStudyRow,
 	lockOpenStudiesWithOtherClass,
-	lockStudyRow,
 	lookupStudyKeys,
 	mergePatients,
 	normalizeAndReview,
@@ -54,7 +53,6 @@ import {
 	upsertPatient,
 	upsertPatientVisit,
 	type ExamNormalizer,
-	type LockedStudy,
 	type ResolveOptions
 } from './studies';
 
@@ -482,8 +480,7 @@ class CommandApplier {
 		if (open.studies.length === 0) return;
 		// One event per study: the key names the study, or the second study's event would count as a repeat of the first.
 		const keyFor = (id: number) => `${this.key(cmd, StudyEventKind.orderUpdated)}:${id}`;
-		const seen = await tx<{ key: string }[]>`SELECT key FROM event_keys WHERE key = ANY(${open.studies.map((s) => keyFor(s.row.id))}::text[])`;
-		const seenKeys = new Set(seen.map((r) => r.key));
+		const seenKeys = new Set((await seenEventKeys(tx, open.studies.map((s) => keyFor(s.row.id)))).map((r) => r.key));
 		for (const study of open.studies) {
 			await this.fold(tx, ctx, cmd, { ...study, seenKeys }, [
 				this.command(cmd, { kind: StudyEventKind.orderUpdated, at: cmd.occurredAt }, { patientClass }, { patient_class: patientClass, visit_event: cmd.event }, keyFor(study.row.id))

@@ -21,7 +21,7 @@ import {
 } from '../../domain/exams/normalize';
 import { DEFAULT_POLICY, computeDeadline, validatePolicy, type RoutingPolicy } from '../../domain/routing/policy';
 import { PatientClass, Priority, type NormalizedExam } from '../../domain/study/model';
-import { STUDY_ROW_SELECT, toStudyRow, type StudyPatch, type StudyRow } from '../events/transition';
+import { LOCKED_STUDY_SELECT, seenEventKeys, toLockedStudy, type LockedStudy, type StudyPatch } from '../events/transition';
 
 /** Problems the ingest layer reports with a stable code. */
 export class IngestError extends Error {
@@ -522,39 +522,6 @@ function insertStudy<T extends object>(tx: SqlLike, keys: StudyKeys, options: Re
 	);
 }
 
-/** A study's state for a lifecycle fold, with its order link and which of `keys` are already recorded as event keys. */
-export interface LockedStudy {
-	row: StudyRow;
-	orderId: number | null;
-	seenKeys: Set<string>;
-}
-
-const LOCKED_COLUMNS = `${STUDY_ROW_SELECT}, order_id AS "orderId"`;
-type LockedRaw = Record<string, unknown> & { orderId: number | null };
-
-function locked(r: LockedRaw | undefined, keys: { key: string }[]): LockedStudy | null {
-	return r ? { row: toStudyRow(r), orderId: r.orderId, seenKeys: new Set(keys.map((k) => k.key)) } : null;
-}
-
-/** Event keys from `keys` already recorded; sent now, like every statement in this file. */
-function seenEventKeys(tx: SqlLike, keys: string[]) {
-	return keys.length > 0 ? tx<{ key: string }[]>`SELECT key FROM event_keys WHERE key = ANY(${keys}::text[])` : Promise.resolve([]);
-}
-
-/**
- * Locks one study row (by id or accession) and reads which idempotency keys are
- * recorded, in one round trip: the state a fold starts from. Null if no such study.
- */
-export async function lockStudyRow(tx: SqlLike, where: { id: number } | { accession: string }, keys: string[]): Promise<LockedStudy | null> {
-	const [rows, seen] = await Promise.all([
-		'id' in where
-			? tx.unsafe<LockedRaw[]>(`SELECT ${LOCKED_COLUMNS} FROM studies WHERE id = $1 FOR UPDATE`, [where.id], { prepare: true })
-			: tx.unsafe<LockedRaw[]>(`SELECT ${LOCKED_COLUMNS} FROM studies WHERE accession_number = $1 FOR UPDATE`, [where.accession], { prepare: true }),
-		seenEventKeys(tx, keys)
-	]);
-	return locked(rows[0], seen);
-}
-
 /**
  * The open studies of the patient with this identifier (its surviving record)
  * whose patient class differs from `patientClass`, locked, oldest first. One
@@ -571,15 +538,15 @@ export async function lockOpenStudiesWithOtherClass(
 			? { where: 'SELECT $1::bigint AS survivor', values: [p.patientId] }
 			: { where: 'SELECT COALESCE(merged_into, id) AS survivor FROM patients WHERE issuer = $1 AND mrn = $2', values: [p.issuer, p.mrn] };
 	const n = patient.values.length + 1;
-	const rows = await tx.unsafe<(LockedRaw & { survivor: number })[]>(
+	const rows = await tx.unsafe<(Record<string, unknown> & { survivor: number })[]>(
 		`WITH p AS (${patient.where})
-		SELECT ${LOCKED_COLUMNS}, p.survivor FROM studies JOIN p ON studies.patient_id = p.survivor
+		SELECT ${LOCKED_STUDY_SELECT}, p.survivor FROM studies JOIN p ON studies.patient_id = p.survivor
 		WHERE status NOT IN ('reported', 'cancelled') AND patient_class IS DISTINCT FROM $${n}
 		ORDER BY studies.id FOR UPDATE OF studies`,
 		[...patient.values, patientClass] as never[],
 		{ prepare: true }
 	);
-	return { patientId: rows[0]?.survivor ?? null, studies: rows.map((r) => locked(r, [])!) };
+	return { patientId: rows[0]?.survivor ?? null, studies: rows.map((r) => toLockedStudy(r, [])) };
 }
 
 /**
@@ -587,8 +554,10 @@ export async function lockOpenStudiesWithOtherClass(
  * is new: no other transaction can see it yet). Null when a key was taken after all.
  */
 export async function insertStudyRow(tx: SqlLike, keys: StudyKeys, options: ResolveOptions, eventKeys: string[]): Promise<LockedStudy | null> {
-	const [rows, seen] = await Promise.all([insertStudy<LockedRaw>(tx, keys, options, LOCKED_COLUMNS), seenEventKeys(tx, eventKeys)]);
-	return locked(rows[0], seen);
+	// The insert goes out first, then the key read (seenEventKeys sends its statement at once).
+	const insert = insertStudy<Record<string, unknown>>(tx, keys, options, LOCKED_STUDY_SELECT).execute();
+	const [[row], seen] = await Promise.all([insert, seenEventKeys(tx, eventKeys)]);
+	return row ? toLockedStudy(row, seen) : null;
 }
 
 async function resolveStudyRow(
