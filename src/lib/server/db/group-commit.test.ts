@@ -130,4 +130,38 @@ describe('GroupCommit', () => {
 		expect(idle).toBe(true);
 		expect(most).toBe(2);
 	});
+
+	it('gatherMs: an item that finds the writer idle waits for others; a full group goes at once; a write that ends does not wait again', async () => {
+		const written: number[][] = [];
+		const gates: (() => void)[] = [];
+		const gc = new GroupCommit<number, number>({
+			maxGroup: 4,
+			gatherMs: 30,
+			writeGroup: async (items) => {
+				written.push(items);
+				await new Promise<void>((r) => gates.push(r));
+				return items;
+			}
+		});
+		const first = [gc.submit(1), gc.submit(2)];
+		await new Promise((r) => setTimeout(r, 5));
+		// Still gathering: nothing written yet.
+		expect(written).toEqual([]);
+		first.push(gc.submit(3));
+		await new Promise((r) => setTimeout(r, 50));
+		expect(written).toEqual([[1, 2, 3]]);
+		// Arrivals while writing: once the write ends they go at once, without a second wait.
+		const second = [gc.submit(4), gc.submit(5)];
+		gates.shift()!();
+		await Promise.all(first);
+		await new Promise((r) => setImmediate(r));
+		expect(written).toEqual([[1, 2, 3], [4, 5]]);
+		gates.shift()!();
+		await Promise.all(second);
+		// Four arrivals fill a group: it goes without waiting out the gather time.
+		const third = [6, 7, 8, 9].map((i) => gc.submit(i));
+		expect(written).toEqual([[1, 2, 3], [4, 5], [6, 7, 8, 9]]);
+		gates.shift()!();
+		expect(await Promise.all(third)).toEqual([6, 7, 8, 9]);
+	});
 });

@@ -29,6 +29,11 @@ export interface GroupCommitOptions<I, O> {
 	maxInFlight?: number;
 	/** Items that must be waiting before a further transaction starts beside a running one (default 1). */
 	minOverlapGroup?: number;
+	/**
+	 * Milliseconds an item that finds the writer idle waits for others to join it
+	 * (default 0: it goes at once). For work nobody waits on item by item.
+	 */
+	gatherMs?: number;
 	/** Writes a group in one transaction, outcomes in item order; throws (after rolling back) when it fails. Gets groups of two or more when `writeAlone` is given. */
 	writeGroup(items: I[]): Promise<O[]>;
 	/** Writes one item in a transaction of its own: a group of one, and each item of a failed group. */
@@ -46,6 +51,7 @@ interface Queued<I, O> {
 export class GroupCommit<I, O> {
 	private readonly queue: Queued<I, O>[] = [];
 	private inFlight = 0;
+	private gathering: NodeJS.Timeout | null = null;
 	private idleWaiters: (() => void)[] = [];
 	/** Transactions written (groups and items alone) and items in them, for the heartbeat and benchmarks. */
 	readonly counters = { transactions: 0, items: 0, failedGroups: 0 };
@@ -56,7 +62,7 @@ export class GroupCommit<I, O> {
 	submit(item: I): Promise<O> {
 		return new Promise<O>((resolve, reject) => {
 			this.queue.push({ item, resolve, reject });
-			this.pump();
+			this.pump(true);
 		});
 	}
 
@@ -66,7 +72,23 @@ export class GroupCommit<I, O> {
 		return new Promise((r) => this.idleWaiters.push(r));
 	}
 
-	private pump(): void {
+	/** `arrival`: called for a new item (it may start a gathering wait), else after a write ended. */
+	private pump(arrival = false): void {
+		if (this.gathering) {
+			if (this.queue.length < this.o.maxGroup) return;
+			clearTimeout(this.gathering);
+			this.gathering = null;
+		} else if (arrival && this.o.gatherMs && this.inFlight === 0 && this.queue.length === 1) {
+			this.gathering = setTimeout(() => {
+				this.gathering = null;
+				this.startWrites();
+			}, this.o.gatherMs);
+			return;
+		}
+		this.startWrites();
+	}
+
+	private startWrites(): void {
 		const maxInFlight = this.o.maxInFlight ?? 1;
 		const minOverlap = this.o.minOverlapGroup ?? 1;
 		while (this.queue.length > 0 && this.inFlight < maxInFlight && (this.inFlight === 0 || this.queue.length >= minOverlap)) {
