@@ -3,6 +3,7 @@
  * (embedded or DATABASE_URL), migrations, job queue, first admin, roles.
  */
 import { ConfigError, loadConfig, type RadflowConfig } from '../src/lib/server/config';
+import { isDatabaseConnectionError } from '../src/lib/server/db/errors';
 import { connect, type Database } from '../src/lib/server/db/client';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from '../src/lib/server/db/embedded';
 import { migrateWithPostgres } from '../src/lib/server/db/migrate';
@@ -76,19 +77,6 @@ export async function boot(options: { jobs?: boolean; announceAdmin?: boolean; c
 	const ctx: AppContext = { config, db, jobs, log, status: {} };
 	setContext(ctx);
 	return { ctx, shutdown, addRole: (h) => roles.push(h) };
-}
-
-/** Error codes of a lost or refused database connection (node, postgres.js, pg, PostgreSQL SQLSTATE class 08 / 57P / 53300). */
-const CONNECTION_ERROR_CODES = new Set([
-	'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT',
-	'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT',
-	'08000', '08001', '08003', '08004', '08006', '57P01', '57P02', '57P03', '53300'
-]);
-
-export function isDatabaseConnectionError(err: unknown): boolean {
-	const e = err as { code?: unknown; message?: unknown } | null;
-	if (!e || typeof e !== 'object') return false;
-	return CONNECTION_ERROR_CODES.has(String(e.code)) || /^Connection terminated/.test(String(e.message));
 }
 
 /**
