@@ -116,17 +116,29 @@ async function startHl7Role(rt: Runtime): Promise<void> {
 	const deps = await ingestDeps(ctx);
 	const log = ctx.log.child('hl7');
 	const handler = createHl7DbHandler({ sql: ctx.db.sql, jobs: ctx.jobs, normalizer: deps.normalizer, log });
+	// Enhanced-mode messages answered CA before a stop and not applied yet: queued ahead of anything new.
+	const mapping = { unknownTypes: ctx.config.hl7.unknownTypes };
+	await handler.recoverPending({ mapping });
+	// Later, whatever another process accepted and left (it stopped, or its database writes failed for a minute).
+	const sweep = setInterval(
+		() => void handler.recoverPending({ mapping, olderThanMs: 60_000 }).catch((err) => log.warn('pending HL7 sweep failed; retrying in a minute', { err })),
+		60_000
+	);
+	sweep.unref();
 	const server = await startHl7Server(
 		{ port: ctx.config.hl7.port, maxFrameBytes: ctx.config.hl7.maxFrameBytes, handler, unknownTypes: ctx.config.hl7.unknownTypes, ...hl7SecurityFromEnv(process.env) },
 		jsonLogger({ level: ctx.config.logLevel, name: 'radflow.hl7' })
 	);
 	const unrecord = recordNacks(server.stats, ctx.db.sql, log);
-	const collect = collectHl7Status(server.stats, server.port, () => ({ applied: handler.stats.applied, duplicates: handler.stats.duplicates }));
+	const collect = collectHl7Status(server.stats, server.port, () => ({ applied: handler.stats.applied, duplicates: handler.stats.duplicates, pending: handler.stats.pending }));
 	const heartbeat = startHeartbeat(ctx.db.sql, 'hl7', collect, { log });
 	rt.addRole({
 		name: 'hl7',
 		async stop() {
+			clearInterval(sweep);
 			await server.close();
+			// What is still pending stays stored; the next start applies it.
+			handler.stop();
 			unrecord();
 			await heartbeat.stop();
 		}

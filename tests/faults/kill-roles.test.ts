@@ -18,6 +18,9 @@ import { RoleSet, type FaultRoleName } from './harness/roles';
 import { planStudies, type PlannedStudy } from './harness/traffic';
 import { inFlight, Ledger, sendStudyImages, sendStudyMessages } from './harness/senders';
 import { compareWithStore, ledgerFigures, studiesNotFinal } from './harness/verify';
+import { mapInbound } from '../../workers/hl7/handlers';
+import { parseHl7Message } from '../../workers/hl7/message';
+import { splitIdempotencyKey } from '../../src/lib/server/ingest/hl7-handler';
 import { failedJobs, shortenJobExpiry, startFastSupervisor } from './harness/jobs';
 import './harness/figures';
 
@@ -96,9 +99,32 @@ async function waitUntilBusy(role: FaultRoleName, maxMs: number): Promise<boolea
 	}
 }
 
+/**
+ * A crash between an enhanced-mode CA and the apply, made certain: with the HL7
+ * role killed, two orders are left as it would leave them (stored, answered CA,
+ * pending) and count as acknowledged; the restarted role must apply them.
+ */
+async function leaveAcceptedOrdersPending(studies: PlannedStudy[], ledger: Ledger): Promise<void> {
+	const hl7 = roles.get('hl7');
+	await hl7.kill9();
+	for (const s of studies.filter((_, i) => i % 2 === 1).slice(0, 2)) {
+		const m = s.messages.find((x) => x.kind === 'ORM')!;
+		const inbound = mapInbound(parseHl7Message(m.text), { receivedAt: new Date().toISOString(), connectionId: 'crashed', unknownTypes: 'reject' });
+		const { sender, controlId } = splitIdempotencyKey(inbound.idempotencyKey);
+		await t.db.sql`INSERT INTO hl7_messages (sender, control_id, message_type, received_at, ack_code, raw, pending)
+			VALUES (${sender}, ${controlId}, 'ORM^O01', now(), 'CA', ${m.text}, true)`;
+		const e = ledger.message(s, m);
+		e.attempts++;
+		e.acks++;
+		e.ackedAt.push(Date.now());
+	}
+	await hl7.start();
+}
+
 it('kill -9 of every role under traffic loses nothing acknowledged and applies nothing twice', async ({ task }) => {
 	const studies = planStudies(SEED, STUDIES, path.join(dir, 'files'), { imageSize: IMAGE_SIZE });
 	const ledger = new Ledger();
+	await leaveAcceptedOrdersPending(studies, ledger);
 	const t0 = Date.now();
 	const sendUntil = t0 + TRAFFIC_MS + 60_000;
 

@@ -1,6 +1,8 @@
 /**
  * One MLLP connection: frames in, one message processed at a time, ACKs out in
- * message order. Nothing thrown here escapes into a socket callback: every failure
+ * message order. In enhanced mode a handler may accept a message (CA) before
+ * applying it: the next message then goes on, and the application ack follows
+ * when that one is applied. Nothing thrown here escapes into a socket callback: every failure
  * becomes a NACK, a log line, or a clean close of this connection only.
  *
  * @see HL7 v2.5.1 Ch. 2.9 (original and enhanced acknowledgment), Appendix C (MLLP)
@@ -64,6 +66,8 @@ export class Hl7Connection {
 	private consecutiveErrors = 0;
 	private messages = 0;
 	private idleWaiters: (() => void)[] = [];
+	/** Messages past their CA (two-phase) whose application ack is still to come. */
+	private readonly background = new Set<Promise<void>>();
 	private readonly remoteAddress: string;
 	private readonly remotePort: number;
 
@@ -97,7 +101,7 @@ export class Hl7Connection {
 		this.stopping = true;
 		this.queue.length = 0;
 		this.socket.pause();
-		const idle = this.busy ? new Promise<void>((r) => this.idleWaiters.push(r)) : Promise.resolve();
+		const idle = this.idle ? Promise.resolve() : new Promise<void>((r) => this.idleWaiters.push(r));
 		let timer: NodeJS.Timeout | undefined;
 		await Promise.race([idle, new Promise<void>((r) => (timer = setTimeout(r, drainTimeoutMs)))]);
 		clearTimeout(timer);
@@ -140,11 +144,11 @@ export class Hl7Connection {
 		// allowHalfOpen: the peer is done sending, but still gets the ACKs for what it sent.
 		this.peerEnded = true;
 		this.accept(this.decoder.end());
-		if (!this.busy && this.queue.length === 0) void this.end();
+		if (this.idle && this.queue.length === 0) void this.end();
 	}
 
 	private onTimeout(): void {
-		if (this.busy || this.queue.length > 0) return;
+		if (!this.idle || this.queue.length > 0) return;
 		this.deps.logger.info('hl7.idle_timeout', { connectionId: this.id, idleTimeoutMs: this.options.idleTimeoutMs });
 		void this.end();
 	}
@@ -196,9 +200,19 @@ export class Hl7Connection {
 			}
 		} finally {
 			this.busy = false;
-			for (const w of this.idleWaiters.splice(0)) w();
-			if (this.peerEnded && this.queue.length === 0) void this.end();
+			if (this.background.size === 0) this.settledAll();
 		}
+	}
+
+	/** No message in progress, none waiting for its application ack. */
+	private get idle(): boolean {
+		return !this.busy && this.background.size === 0;
+	}
+
+	/** Everything received so far is answered: wake close(), and end a connection whose peer is done. */
+	private settledAll(): void {
+		for (const w of this.idleWaiters.splice(0)) w();
+		if (this.peerEnded && this.queue.length === 0) void this.end();
 	}
 
 	private drained(): Promise<void> {
@@ -306,29 +320,49 @@ export class Hl7Connection {
 			return;
 		}
 		let committed = false;
+		let signalAccepted!: () => void;
+		const acceptedNow = new Promise<void>((r) => (signalAccepted = r));
+		const commitAccept = enhanced && wantsAck(h.acceptAckType, true);
 		const sendCommit = () => {
 			if (committed) return;
 			committed = true;
-			if (enhanced && wantsAck(h.acceptAckType, true)) this.send(h, AckCode.CA);
+			if (commitAccept) this.send(h, AckCode.CA);
+			signalAccepted();
 		};
-		try {
-			await this.deps.handler(inbound, { accepted: sendCommit });
-		} catch (err) {
-			if (!(err instanceof Hl7ApplicationError)) {
-				this.deps.logger.error('hl7.handler_failed', {
-					connectionId: this.id,
-					controlId: h.controlId,
-					error: safeErrorText(err)
-				});
+		const settled = this.deps.handler(inbound, { accepted: sendCommit, commitAccept }).then(
+			() => this.applied(h, inbound, committed, enhanced, at),
+			(err: unknown) => {
+				if (!(err instanceof Hl7ApplicationError)) {
+					this.deps.logger.error('hl7.handler_failed', {
+						connectionId: this.id,
+						controlId: h.controlId,
+						error: safeErrorText(err)
+					});
+				}
+				this.nack(h, failureOf(err), message, inbound.idempotencyKey, committed, enhanced);
 			}
-			this.nack(h, failureOf(err), message, inbound.idempotencyKey, committed, enhanced);
-			return;
-		}
+		);
+		if (!commitAccept) return settled;
+		// Two-phase: once the CA is out, the next message goes on; the application ack follows when this one is applied.
+		await Promise.race([settled, acceptedNow]);
+		if (!committed) return;
+		const tracked: Promise<void> = settled
+			.catch((err: unknown) => this.deps.logger.error('hl7.process_failed', { connectionId: this.id, error: safeErrorText(err) }))
+			.finally(() => {
+				this.background.delete(tracked);
+				if (this.idle) this.settledAll();
+			});
+		this.background.add(tracked);
+	}
+
+	/** The handler resolved: the final positive ack per mode, and the stats event. */
+	private applied(h: MshHeader, inbound: Hl7Inbound, wasCommitted: boolean, enhanced: boolean, at: number): void {
 		let final: AckCode | null = null;
 		if (enhanced) {
-			const wasCommitted = committed;
-			sendCommit();
-			if (!wasCommitted && wantsAck(h.acceptAckType, true)) final = AckCode.CA;
+			if (!wasCommitted && wantsAck(h.acceptAckType, true)) {
+				this.send(h, AckCode.CA);
+				final = AckCode.CA;
+			}
 			if (wantsAck(h.applicationAckType, true)) {
 				this.send(h, AckCode.AA, undefined, true);
 				final = AckCode.AA;
@@ -400,6 +434,7 @@ export class Hl7Connection {
 		this.emit('nack', {
 			connectionId: this.id,
 			ack,
+			failure: f.ack,
 			code: f.code,
 			location: f.location,
 			reason: f.text,

@@ -23,7 +23,10 @@ export interface Hl7MessageStat {
 
 export interface Hl7NackStat {
 	connectionId: string;
+	/** The code sent back; null when MSH-15/16 asked for none. */
 	ack: AckCode | null;
+	/** What kind of failure it was, whatever was sent: AE (the message is wrong) or AR (rejected, resend later). */
+	failure: 'AE' | 'AR';
 	code: Hl7ErrorCode;
 	location?: Hl7ErrorLocation;
 	/** Diagnostic text (no PHI). */

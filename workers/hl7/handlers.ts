@@ -37,9 +37,16 @@ export interface Hl7HandlerContext {
 	/**
 	 * Optional two-phase commit for enhanced mode: call after the message is durably
 	 * stored and before slower application processing; the edge sends CA at that point
-	 * (MSH-15 permitting). If never called, resolving the handler counts as the commit.
+	 * (MSH-15 permitting) and goes on with the connection's next message while the
+	 * handler applies this one. If never called, resolving the handler counts as the commit.
 	 */
 	accepted(): void;
+	/**
+	 * True when the sender asked for a commit accept (enhanced mode, MSH-15 not NE):
+	 * a handler gains by storing the message durably, calling accepted(), and
+	 * applying it afterwards. False in original mode: the ACK waits for the handler.
+	 */
+	readonly commitAccept: boolean;
 }
 
 export type Hl7Handler = (inbound: Hl7Inbound, context: Hl7HandlerContext) => Promise<void>;

@@ -279,6 +279,40 @@ describe('HL7 server, enhanced mode', () => {
 		expect(msa(aa)[0]).toBe('AA');
 	});
 
+	it('after a CA the next message goes on while the first is still applied; each application ack follows its own message', async () => {
+		let finishFirst!: () => void;
+		const seen: boolean[] = [];
+		const server = await start(async (inbound, ctx) => {
+			seen.push(ctx.commitAccept);
+			ctx.accepted();
+			if (inbound.header.controlId === 'ADT0008') await new Promise<void>((r) => (finishFirst = r));
+		});
+		const c = await connect(server);
+		c.send(enhanced('AL', 'AL'));
+		c.send(withControlId(enhanced('AL', 'AL'), 'second'));
+		const acks = await c.receive(3);
+		expect(acks.map(msa)).toEqual([
+			['CA', 'ADT0008'],
+			['CA', 'second'],
+			['AA', 'second']
+		]);
+		finishFirst();
+		const [aa] = await c.receive(1);
+		expect(msa(aa)).toEqual(['AA', 'ADT0008']);
+		expect(seen).toEqual([true, true]);
+	});
+
+	it('original mode and MSH-15 NE do not ask the handler for a commit accept', async () => {
+		const seen: boolean[] = [];
+		const server = await start(async (_i, ctx) => {
+			seen.push(ctx.commitAccept);
+		});
+		const c = await connect(server);
+		await c.request(SAMPLE.adtA08);
+		await c.request(withControlId(enhanced('NE', 'AL'), 'ne'));
+		expect(seen).toEqual([false, false]);
+	});
+
 	it('honours MSH-15 AL / MSH-16 NE: commit ack only', async () => {
 		const server = await start(async () => {});
 		const c = await connect(server);

@@ -2,7 +2,7 @@ import type { PageServerLoad } from './$types';
 import { getContext } from '$lib/server/context';
 import { authorize } from '$lib/server/auth/guard';
 import { can } from '$lib/domain/auth/roles';
-import { lastMessagePerSender, messagesPerMinuteByType, messageTypeTotals, recentNacks } from '$lib/server/queries/interfaces';
+import { lastMessagePerSender, messagesPerMinuteByType, messageTypeTotals, pendingMessages, recentNacks } from '$lib/server/queries/interfaces';
 import { latestEventId, liveRoleStatus, summarizeHl7Status } from '$lib/server/queries/ingest';
 
 const MINUTES = 60;
@@ -12,13 +12,14 @@ export const load: PageServerLoad = async ({ locals, setHeaders }) => {
 	setHeaders({ 'cache-control': 'no-store' });
 	const { sql } = getContext().db;
 	const now = new Date();
-	const [perMinute, totals, nacks, senders, hl7Rows, lastEventId] = await Promise.all([
+	const [perMinute, totals, nacks, senders, hl7Rows, lastEventId, pending] = await Promise.all([
 		messagesPerMinuteByType(sql, { now, minutes: MINUTES }),
 		messageTypeTotals(sql, { now, minutes: MINUTES }),
 		recentNacks(sql, { limit: 50 }),
 		lastMessagePerSender(sql, { limit: 100 }),
 		liveRoleStatus(sql, { now, role: 'hl7' }),
-		latestEventId(sql)
+		latestEventId(sql),
+		pendingMessages(sql)
 	]);
 	// One zero-filled series of MINUTES points per message type, for the sparklines.
 	const firstMinute = Math.floor(now.getTime() / 60_000) - (MINUTES - 1);
@@ -33,6 +34,7 @@ export const load: PageServerLoad = async ({ locals, setHeaders }) => {
 		minutes: MINUTES,
 		types: totals.map((t) => ({ ...t, series: series[t.messageType] ?? [] })),
 		nacks,
+		pending,
 		senders,
 		hl7: summarizeHl7Status(hl7Rows),
 		canViewRaw: can(user.role, 'view_raw_messages'),

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { buildNetwork } from '../../../workers/simulator/network';
 import { HOUR, studiesForHour, type StudyPlan } from '../../../workers/simulator/plan';
 import { buildStudyInstances, datasetOffset } from '../../../workers/simulator/dicom';
+import { withMshField } from '../../../workers/hl7/samples';
 import { buildAdt, buildOrm, controlId } from '../../../workers/simulator/hl7';
 
 export interface PlannedInstance {
@@ -52,7 +53,7 @@ export function planStudies(seed: string, count: number, dir: string, options: {
 	const now = Date.now();
 	const plans: StudyPlan[] = [];
 	for (let h = 0; plans.length < count && h < 200; h++) plans.push(...studiesForHour(net, seed, Math.floor(now / HOUR) * HOUR - h * HOUR));
-	return plans.slice(0, count).map((plan) => {
+	return plans.slice(0, count).map((plan, index) => {
 		// Real-time stamps: the order just now, the images right after.
 		const shift = now - plan.orderedAt;
 		const p: StudyPlan = { ...plan, registeredAt: plan.registeredAt + shift, orderedAt: now, firstImageAt: now + 1000, completeAt: now + 2000 };
@@ -72,7 +73,8 @@ export function planStudies(seed: string, count: number, dir: string, options: {
 			modality: p.exam.modality,
 			messages: [
 				{ controlId: controlId(p, 'ADT'), kind: 'ADT' as const, text: buildAdt(p) },
-				{ controlId: controlId(p, 'ORM'), kind: 'ORM' as const, text: buildOrm(p) }
+				// Every other order in enhanced mode: answered CA once stored, applied after (and after a crash, at the restart).
+				{ controlId: controlId(p, 'ORM'), kind: 'ORM' as const, text: index % 2 ? withMshField(withMshField(buildOrm(p), 15, 'AL'), 16, 'NE') : buildOrm(p) }
 			],
 			instances
 		};

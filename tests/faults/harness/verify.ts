@@ -115,10 +115,10 @@ export async function compareWithStore(sql: Sql, ledger: Ledger, blobRoot: strin
 	if (seriesCounters.n) note(`series instance counters exceed their rows by ${seriesCounters.n}`);
 	if (imageEvents.n) note(`${imageEvents.n} image_received events more than instance rows`);
 
-	// HL7: every acknowledged message is on file as accepted, its order exists.
+	// HL7: every acknowledged message is on file as accepted (AA, or CA in enhanced mode and applied since), its order exists.
 	const messages = new Map(
-		(await sql<{ controlId: string; ackCode: string; n: number }[]>`
-			SELECT control_id AS "controlId", min(ack_code) AS "ackCode", count(*)::int AS n FROM hl7_messages GROUP BY control_id`).map((r) => [r.controlId, r])
+		(await sql<{ controlId: string; ackCode: string; pending: boolean; n: number }[]>`
+			SELECT control_id AS "controlId", min(ack_code) AS "ackCode", bool_or(pending) AS pending, count(*)::int AS n FROM hl7_messages GROUP BY control_id`).map((r) => [r.controlId, r])
 	);
 	const orders = new Set((await sql<{ a: string }[]>`SELECT accession_number AS a FROM orders`).map((r) => r.a));
 	let hl7Stored = 0;
@@ -130,7 +130,8 @@ export async function compareWithStore(sql: Sql, ledger: Ledger, blobRoot: strin
 		if (e.acks === 0) continue;
 		let why: string | null = null;
 		if (!m) why = 'no hl7_messages row';
-		else if (m.ackCode !== 'AA') why = `on file as ${m.ackCode}`;
+		else if (m.ackCode !== 'AA' && m.ackCode !== 'CA') why = `on file as ${m.ackCode}`;
+		else if (m.pending) why = 'accepted (CA) but never applied';
 		else if (e.message.kind === 'ORM' && !orders.has(e.study.accession)) why = 'order missing';
 		if (why) {
 			hl7Lost++;

@@ -240,7 +240,9 @@ export const hl7Messages = pgTable('hl7_messages', {
 	receivedAt: ts('received_at').notNull(),
 	ackCode: text('ack_code').notNull(),
 	error: text('error'),
-	raw: text('raw').notNull()
+	raw: text('raw').notNull(),
+	/** Enhanced mode: answered CA, commands not applied yet (see migrations/0008). */
+	pending: boolean('pending').notNull()
 });
 
 export const examMappings = pgTable(

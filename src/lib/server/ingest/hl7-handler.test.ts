@@ -5,10 +5,10 @@
  * tested in ingest.test.ts and workers/hl7.)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mapInbound } from '../../../../workers/hl7/handlers';
+import { mapInbound, type Hl7Inbound } from '../../../../workers/hl7/handlers';
 import { parseHl7Message } from '../../../../workers/hl7/message';
-import { SAMPLE, withControlId } from '../../../../workers/hl7/samples';
-import { createHl7DbHandler } from './hl7-handler';
+import { SAMPLE, withControlId, withMshField } from '../../../../workers/hl7/samples';
+import { createHl7DbHandler, splitIdempotencyKey } from './hl7-handler';
 import { ingestTestEnv, type IngestTestEnv } from './test-kit';
 
 let env: IngestTestEnv;
@@ -26,7 +26,7 @@ const sql = () => env.tdb.db.sql;
 const inbound = (raw: string) => mapInbound(parseHl7Message(raw), { receivedAt: new Date().toISOString(), connectionId: 'test', unknownTypes: 'ack' });
 
 async function send(raw: string): Promise<void> {
-	await handle(inbound(raw), { accepted() {} });
+	await handle(inbound(raw), { accepted() {}, commitAccept: false });
 }
 
 /**
@@ -36,7 +36,7 @@ async function send(raw: string): Promise<void> {
  */
 function sendTogether(raws: string[]): Promise<PromiseSettledResult<void>[]> {
 	const all = raws.map(inbound);
-	return Promise.allSettled(all.map((m) => handle(m, { accepted() {} })));
+	return Promise.allSettled(all.map((m) => handle(m, { accepted() {}, commitAccept: false })));
 }
 
 /** A Study Instance UID of its own per accession. */
@@ -210,6 +210,93 @@ describe('HL7 database handler', () => {
 			expect(s.status).toBe('reported');
 			expect(kinds).toContain('reported');
 			expect(s.patient_class).toBe(kinds.includes('order_updated') ? 'I' : 'E');
+		});
+	});
+
+	describe('enhanced mode with a commit accept (two-phase)', () => {
+		const enhanced = (raw: string) => withMshField(withMshField(raw, 15, 'AL'), 16, 'NE');
+		const row = async (controlId: string) =>
+			(await sql()<{ ack_code: string; pending: boolean; error: string | null }[]>`SELECT ack_code, pending, error FROM hl7_messages WHERE control_id = ${controlId}`)[0];
+
+		/** Hands one message over as the edge does; resolves when it is accepted (CA), with its application still to settle. */
+		function sendAccepted(m: Hl7Inbound | string): Promise<{ applied: Promise<void> }> {
+			return new Promise((resolve, reject) => {
+				const applied = handle(typeof m === 'string' ? inbound(m) : m, { accepted: () => resolve({ applied }), commitAccept: true });
+				applied.then(() => resolve({ applied }), reject);
+			});
+		}
+
+		it('the CA goes out once the raw message is stored pending; the commands are applied after it', async () => {
+			const raw = enhanced(sample(SAMPLE.ormNew, 'E-1', 'MRN-E1', 'ACC-E1'));
+			let atAccept: Awaited<ReturnType<typeof row>> | undefined;
+			const accepted = new Promise<void>((resolve) => {
+				void handle(inbound(raw), {
+					commitAccept: true,
+					accepted: () => {
+						// What the database holds when the CA is sent: the raw text, durable, pending.
+						void row('E-1').then((r) => {
+							atAccept = r;
+							resolve();
+						});
+					}
+				});
+			});
+			await accepted;
+			expect(atAccept).toMatchObject({ ack_code: 'CA' });
+			await handle.idle();
+			expect(await row('E-1')).toMatchObject({ ack_code: 'CA', pending: false, error: null });
+			expect((await events('ACC-E1')).map((e) => e.kind)).toEqual(['order_placed']);
+			expect(handle.stats.pending).toBe(0);
+		});
+
+		it('a later message for the same study is applied after the earlier one, though both were accepted before either applied', async () => {
+			const order = await sendAccepted(enhanced(sample(SAMPLE.ormNew, 'E-2a', 'MRN-E2', 'ACC-E2')));
+			// The edge goes on after the CA: the final report arrives while the order may still be applying.
+			const report = await sendAccepted(enhanced(sample(SAMPLE.oruReport, 'E-2b', 'MRN-E2', 'ACC-E2')));
+			await Promise.all([order.applied, report.applied]);
+			expect((await study('ACC-E2')).status).toBe('reported');
+			expect((await events('ACC-E2')).map((e) => e.kind)).toEqual(['order_placed', 'reported']);
+		});
+
+		it('a resend is accepted again and applied once, in either mode', async () => {
+			const raw = enhanced(sample(SAMPLE.ormNew, 'E-3', 'MRN-E3', 'ACC-E3'));
+			await (await sendAccepted(raw)).applied;
+			const duplicates = handle.stats.duplicates;
+			await (await sendAccepted(raw)).applied;
+			await send(raw);
+			expect(handle.stats.duplicates).toBe(duplicates + 2);
+			expect((await events('ACC-E3')).map((e) => e.kind)).toEqual(['order_placed']);
+		});
+
+		it('a message the application refuses after its CA is recorded AE with the reason, and is no longer pending', async () => {
+			const m = inbound(enhanced(sample(SAMPLE.ormNew, 'E-4', 'MRN-E4', 'ACC-E4')));
+			// What mapping lets through but the application refuses (here: the accession, blanked after mapping).
+			(m.commands[0] as { accessionNumber: string }).accessionNumber = '';
+			const { applied } = await sendAccepted(m);
+			expect(await row('E-4')).toBeDefined();
+			await expect(applied).rejects.toThrow(/accession number missing/);
+			expect(await row('E-4')).toMatchObject({ ack_code: 'AE', pending: false, error: expect.stringMatching(/^101 accession number missing/) });
+			expect(await study('ACC-E4')).toBeUndefined();
+		});
+
+		it('messages accepted by a process that stopped before applying them are applied by the next one, oldest first, once', async () => {
+			// What a crash between the CA and the apply leaves: pending rows, nothing applied.
+			const order = enhanced(sample(SAMPLE.ormNew, 'E-5a', 'MRN-E5', 'ACC-E5'));
+			const report = enhanced(sample(SAMPLE.oruReport, 'E-5b', 'MRN-E5', 'ACC-E5'));
+			for (const raw of [order, report]) {
+				const { sender, controlId } = splitIdempotencyKey(inbound(raw).idempotencyKey);
+				await sql()`INSERT INTO hl7_messages (sender, control_id, message_type, received_at, ack_code, raw, pending)
+					VALUES (${sender}, ${controlId}, 'ORM^O01', now() - interval '2 minutes', 'CA', ${raw}, true)`;
+			}
+			const next = createHl7DbHandler({ sql: sql(), jobs: env.jobs, normalizer: env.normalizer, log: env.log });
+			const first = await next.recoverPending({ mapping: { unknownTypes: 'ack' } });
+			expect(first.found).toBe(2);
+			await first.applied;
+			expect((await events('ACC-E5')).map((e) => e.kind)).toEqual(['order_placed', 'reported']);
+			expect((await row('E-5a')).pending).toBe(false);
+			expect((await row('E-5b')).pending).toBe(false);
+			// A second pass (another process, a later sweep) finds nothing to do.
+			expect((await next.recoverPending({ mapping: { unknownTypes: 'ack' } })).found).toBe(0);
 		});
 	});
 });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../../tests/helpers/db';
 import type { User } from '../auth/users';
-import { lastMessagePerSender, messagesPerMinuteByType, messageTypeTotals, recentNacks, splitSegments, viewRawMessage } from './interfaces';
+import { lastMessagePerSender, messagesPerMinuteByType, messageTypeTotals, pendingMessages, recentNacks, splitSegments, viewRawMessage } from './interfaces';
 
 let t: TestDatabase;
 const NOW = new Date('2025-03-04T10:30:30.000Z');
@@ -54,6 +54,16 @@ describe('interface read models', () => {
 			['E2', 'AR', 'unsupported event'],
 			['C3', 'AE', 'OBR-4 missing']
 		]);
+	});
+
+	it('counts messages answered CA and not applied yet, with the oldest one\'s time', async () => {
+		expect(await pendingMessages(t.db.sql)).toEqual({ count: 0, oldestReceivedAt: null });
+		await t.db.sql`UPDATE hl7_messages SET pending = true WHERE control_id = 'E1'`;
+		try {
+			expect(await pendingMessages(t.db.sql)).toEqual({ count: 1, oldestReceivedAt: ago(40) });
+		} finally {
+			await t.db.sql`UPDATE hl7_messages SET pending = false WHERE control_id = 'E1'`;
+		}
 	});
 
 	it('gives the newest message of each sender with its total', async () => {

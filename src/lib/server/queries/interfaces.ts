@@ -86,6 +86,18 @@ export async function recentNacks(sql: SqlLike, params: { limit?: number } = {})
 		LIMIT ${params.limit ?? 50}`;
 }
 
+/** Enhanced-mode messages answered CA and not applied yet: how many, and since when the oldest waits. */
+export interface PendingSummary {
+	count: number;
+	oldestReceivedAt: Date | null;
+}
+
+export async function pendingMessages(sql: SqlLike): Promise<PendingSummary> {
+	const [r] = await sql<PendingSummary[]>`
+		SELECT count(*)::int AS count, min(received_at) AS "oldestReceivedAt" FROM hl7_messages WHERE pending`;
+	return r;
+}
+
 /** Columns: as MessageSummary, plus total (messages from this sender, all time). */
 export interface SenderLast extends MessageSummary {
 	total: number;
