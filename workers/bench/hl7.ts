@@ -10,6 +10,12 @@
  * outstanding message per connection (send, wait for the ACK, send the next). Rates: 1 connection and 8 connections;
  * ACK latency p99 over the 8-connection run.
  *
+ * With the database handler, two more phases measure enhanced mode (MSH-15 AL,
+ * MSH-16 NE: the sender waits for the commit accept, CA, sent once the raw
+ * message is durable; the commands are applied after it). Each reports the CA
+ * rate and the applied rate, which counts until the last accepted message is
+ * applied (the backlog is bounded: see HL7_MAX_PENDING).
+ *
  * Usage: radflow bench hl7 [--seconds=5] [--edge [--commit-ms=1]]
  */
 import { spawn } from 'node:child_process';
@@ -26,6 +32,8 @@ export interface Hl7BenchOptions {
 	handler?: Hl7Handler;
 	seconds?: number;
 	commitMs?: number;
+	/** Also measure enhanced mode: resolves once every accepted message is applied. */
+	drain?: () => Promise<void>;
 }
 
 function simulatedCommit(ms: number): Hl7Handler {
@@ -71,11 +79,11 @@ let phaseSeq = 0;
  * (hl7-sender.ts): the senders' CPU is not the listener's event loop, as with
  * a real RIS. Its start-up (about a second) is outside the timed window.
  */
-function drive(port: number, conns: number, seconds: number): Promise<SenderResult> {
+function drive(port: number, conns: number, seconds: number, mode: 'original' | 'enhanced' = 'original'): Promise<SenderResult> {
 	const phase = (++phaseSeq).toString(36);
 	const file = fileURLToPath(new URL('./hl7-sender.ts', import.meta.url));
 	return new Promise((resolve, reject) => {
-		const p = spawn(process.execPath, ['--import', 'tsx', file, String(port), String(conns), String(seconds), phase], { stdio: ['ignore', 'pipe', 'pipe'] });
+		const p = spawn(process.execPath, ['--import', 'tsx', file, String(port), String(conns), String(seconds), phase, mode], { stdio: ['ignore', 'pipe', 'pipe'] });
 		let out = '';
 		let err = '';
 		p.stdout.on('data', (d) => (out += d));
@@ -115,6 +123,21 @@ export async function runHl7Bench(options: Hl7BenchOptions = {}): Promise<Record
 	const one = await drive(server.port, 1, seconds);
 	log(`radflow edge, 8 connections, ${seconds}s`);
 	const eight = await drive(server.port, 8, seconds);
+	const enhanced: Record<string, number> = {};
+	if (options.drain) {
+		for (const conns of [1, 8]) {
+			log(`radflow edge, enhanced mode (CA), ${conns} connection${conns > 1 ? 's' : ''}, ${seconds}s, then until applied`);
+			const r = await drive(server.port, conns, seconds, 'enhanced');
+			await options.drain();
+			// From the end of the window until the last accepted message was applied.
+			const lagS = Math.max(0, Date.now() - r.ended_at_ms) / 1000;
+			const name = conns === 1 ? 'one' : 'eight';
+			enhanced[`enhanced_${name}_conn_ca_per_s`] = round(rate(r));
+			enhanced[`enhanced_${name}_conn_applied_per_s`] = round(r.count / (r.seconds + lagS));
+			enhanced[`enhanced_${name}_conn_ca_p99_ms`] = round(r.p99_ms, 2);
+			enhanced[`enhanced_${name}_conn_apply_backlog_s`] = round(lagS, 2);
+		}
+	}
 	await server.close();
 
 	return {
@@ -129,6 +152,7 @@ export async function runHl7Bench(options: Hl7BenchOptions = {}): Promise<Record
 		one_conn_ack_p99_ms: round(one.p99_ms, 2),
 		echo_ack_p99_ms: round(echoRun.p99_ms, 2),
 		handler: options.handler ? 'injected' : `simulated_commit_${commitMs}ms`,
+		...enhanced,
 		seconds_per_phase: seconds,
 		nacks
 	};
@@ -154,11 +178,12 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
 	const jobs = await startJobQueue(bench.url, log, { supervise: false });
 	try {
 		const handler = createHl7DbHandler({ sql: bench.db.sql, jobs, normalizer: new ExamNormalizer(bench.db.sql), log });
-		const result = await runHl7Bench({ seconds, handler });
-		const [{ n }] = await bench.db.sql`SELECT count(*)::int AS n FROM hl7_messages WHERE ack_code = 'AA'`;
+		const result = await runHl7Bench({ seconds, handler, drain: () => handler.idle() });
+		const [{ n, pending }] = await bench.db.sql`SELECT count(*)::int AS n, (count(*) FILTER (WHERE pending))::int AS pending
+			FROM hl7_messages WHERE ack_code IN ('AA', 'CA')`;
 		const acked = handler.stats.applied + handler.stats.duplicates;
-		// Every AA the senders got is a committed row: checked, not assumed.
-		if (n !== acked) throw new Error(`bench integrity: ${acked} messages acknowledged but ${n} stored`);
+		// Every AA or CA the senders got is a committed row, and every CA'd message was applied: checked, not assumed.
+		if (n !== acked || pending !== 0) throw new Error(`bench integrity: ${acked} messages acknowledged, ${n} stored, ${pending} still pending`);
 		// Messages per transaction: above 1 when group commit shared transactions between connections.
 		return { ...result, handler: 'database', messages_stored: n, messages_per_transaction: round(acked / Math.max(1, handler.stats.transactions), 2) };
 	} finally {
