@@ -279,6 +279,25 @@ describe('HL7 database handler', () => {
 			expect(await study('ACC-E4')).toBeUndefined();
 		});
 
+		it('a database failure that passes (here two serialization failures) is retried until the accepted message is applied', async () => {
+			// nextval is not rolled back with the failed transaction: the trigger fails the first two tries only.
+			await sql()`CREATE SEQUENCE flaky_seq`;
+			await sql().unsafe(`CREATE FUNCTION flaky_fail() RETURNS trigger LANGUAGE plpgsql AS $$
+				BEGIN IF nextval('flaky_seq') <= 2 THEN RAISE EXCEPTION 'simulated serialization failure' USING ERRCODE = '40001'; END IF; RETURN NEW; END $$`);
+			await sql()`CREATE TRIGGER flaky BEFORE INSERT ON clinical_context FOR EACH STATEMENT EXECUTE FUNCTION flaky_fail()`;
+			try {
+				const { applied } = await sendAccepted(enhanced(withControlId(SAMPLE.oruLab, 'E-6').replaceAll('MRN1234', 'MRN-E6')));
+				await applied;
+			} finally {
+				await sql()`DROP TRIGGER flaky ON clinical_context`;
+				await sql()`DROP FUNCTION flaky_fail()`;
+				await sql()`DROP SEQUENCE flaky_seq`;
+			}
+			expect(await row('E-6')).toMatchObject({ ack_code: 'CA', pending: false, error: null });
+			const [{ n }] = await sql()`SELECT count(*)::int AS n FROM clinical_context c JOIN patients p ON p.id = c.patient_id WHERE p.mrn = 'MRN-E6'`;
+			expect(n).toBe(3);
+		});
+
 		it('messages accepted by a process that stopped before applying them are applied by the next one, oldest first, once', async () => {
 			// What a crash between the CA and the apply leaves: pending rows, nothing applied.
 			const order = enhanced(sample(SAMPLE.ormNew, 'E-5a', 'MRN-E5', 'ACC-E5'));

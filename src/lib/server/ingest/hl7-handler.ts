@@ -102,6 +102,7 @@ const PENDING_GATHER_MS = 2;
 
 /** Retry delays (ms) for applying a message already answered CA while the database fails; the last repeats. */
 const PENDING_RETRY_MS = [100, 500, 2_000, 5_000];
+const RETRY_LOG_EVERY_MS = 5_000;
 
 /**
  * Keys that order a message against the others in flight: its patient, its
@@ -191,6 +192,8 @@ export function createHl7DbHandler(options: Hl7DbHandlerOptions & { maxGroup?: n
 	/** Idempotency keys this process accepted and is applying (a recovery pass leaves them alone). */
 	const inFlight = new Set<string>();
 	let stopped = false;
+	let retrying = 0;
+	let lastRetryLog = 0;
 	const stats = {
 		applied: 0,
 		duplicates: 0,
@@ -225,8 +228,13 @@ export function createHl7DbHandler(options: Hl7DbHandlerOptions & { maxGroup?: n
 				}
 				if (stopped) throw err;
 				const ms = PENDING_RETRY_MS[Math.min(attempt, PENDING_RETRY_MS.length - 1)];
-				options.log.warn('applying an accepted HL7 message failed; retrying (it stays stored as pending)', { err, attempt, retryInMs: ms, key: inbound.idempotencyKey });
-				await new Promise((r) => setTimeout(r, ms));
+				retrying++;
+				// One line per few seconds for all of them: an outage would otherwise log every accepted message.
+				if (Date.now() - lastRetryLog > RETRY_LOG_EVERY_MS) {
+					lastRetryLog = Date.now();
+					options.log.warn('applying accepted HL7 messages failed; retrying (they stay stored as pending). Check the database.', { err, retrying });
+				}
+				await new Promise((r) => setTimeout(r, ms)).finally(() => retrying--);
 			}
 		}
 	};
