@@ -126,7 +126,7 @@ const COMMANDS: Record<string, Command> = {
 	},
 	bench: {
 		summary: 'run a benchmark: radflow bench <name> (prints a final JSON line)',
-		usage: 'radflow bench <events|dicom|hl7|triage|routing|forecast|load> [options]\n\nEach benchmark measures a baseline in the same run and ends with one JSON line.',
+		usage: 'radflow bench <events|dicom|hl7|statements|triage|routing|forecast|load> [options]\n\nEach benchmark measures a baseline in the same run and ends with one JSON line.',
 		run: async (args) => {
 			const [name, ...rest] = args;
 			const file = name && path.join(HERE, 'bench', `${name}.ts`);
