@@ -413,7 +413,7 @@ export class Hl7Connection {
 		} else {
 			this.send(header, f.ack, f);
 		}
-		this.emitNack(header, code, f, message, idempotencyKey);
+		this.emitNack(header, code, f, message, idempotencyKey, committed);
 	}
 
 	private emitNack(
@@ -421,7 +421,8 @@ export class Hl7Connection {
 		ack: AckCode | null,
 		f: Failure,
 		message: ParsedHl7Message | null,
-		idempotencyKey: string | null
+		idempotencyKey: string | null,
+		afterAccept = false
 	): void {
 		this.deps.logger.warn('hl7.nack', {
 			connectionId: this.id,
@@ -441,6 +442,7 @@ export class Hl7Connection {
 			messageType: header ? `${header.messageType}^${header.triggerEvent}` : '',
 			controlId: header?.controlId ?? '',
 			idempotencyKey: idempotencyKey ?? (message ? idempotencyKeyOf(message.segments[0]) : null),
+			afterAccept,
 			raw: message?.raw ?? null
 		});
 	}

@@ -34,6 +34,8 @@ export interface Hl7NackStat {
 	messageType: string;
 	controlId: string;
 	idempotencyKey: string | null;
+	/** The message was accepted (CA) before it failed: the handler that accepted it records the outcome. */
+	afterAccept: boolean;
 	/** Decoded message text when it could be decoded, for a dead-letter store. Contains PHI: never log it. */
 	raw: string | null;
 }

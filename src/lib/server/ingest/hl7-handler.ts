@@ -519,10 +519,12 @@ async function storeAndApplyGroup(sql: Sql, batch: Work[], apply: CommandApplier
 /**
  * Records every negative acknowledgment the edge sent in hl7_messages (raw text,
  * AE/AR, error), so rejected messages stay visible. A row already acknowledged AA
- * or CA is never overwritten (the handler records a refusal after CA itself).
+ * or CA is never overwritten; a refusal after a CA is the handler's to record.
  */
 export function recordNacks(stats: Hl7StatsEmitter, sql: Sql, log: Logger): () => void {
 	const onNack = (n: Hl7NackStat) => {
+		// Refused after its CA: the handler recorded the refusal on the message's row, with the database's reason.
+		if (n.afterAccept) return;
 		const { sender, controlId } = n.idempotencyKey
 			? splitIdempotencyKey(n.idempotencyKey)
 			: { sender: '', controlId: n.controlId || `unparsed-${Date.now()}-${Math.random().toString(36).slice(2, 8)}` };

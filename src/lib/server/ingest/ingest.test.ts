@@ -9,7 +9,7 @@ import { parseAllowedPeers } from '../../../../workers/dicom/policy';
 import { makeInstance, fixtureUid } from '../../../../workers/dicom/fixtures';
 import { startHl7Server, type Hl7Server } from '../../../../workers/hl7/server';
 import { silentLogger } from '../../../../workers/hl7/log';
-import { SAMPLE, withControlId } from '../../../../workers/hl7/samples';
+import { SAMPLE, withControlId, withMshField } from '../../../../workers/hl7/samples';
 import { MllpTestClient, field } from '../../../../workers/hl7/testing';
 import { DbInstanceSink, parseStabilitySeconds } from './dicom-sink';
 import { startCompletenessWorker } from './completeness';
@@ -255,6 +255,30 @@ describe('HL7 ingest into the study model', () => {
 		expect(row.ack_code).toBe('AE');
 		expect(row.error).toMatch(/^101 /);
 		expect(row.raw).toContain('ORM^O01');
+	});
+
+	it('enhanced mode: CA once stored, then AA when applied; a result the database refuses gets CA, then AR, and stays on file with the reason', async () => {
+		const enhanced = (m: string) => withMshField(withMshField(m, 15, 'AL'), 16, 'AL');
+		const client = await MllpTestClient.connect(hl7.port);
+		client.send(enhanced(orm('ACC-ENH', 'ENH-1')));
+		const [ca, aa] = await client.receive(2);
+		expect([field(ca, 'MSA', 1), field(aa, 'MSA', 1)]).toEqual(['CA', 'AA']);
+		expect(await sql()`SELECT 1 FROM studies WHERE accession_number = 'ACC-ENH'`).toHaveLength(1);
+
+		await sql()`ALTER TABLE clinical_context ADD CONSTRAINT no_creatinine_enh CHECK (code <> '2160-0') NOT VALID`;
+		try {
+			client.send(enhanced(withControlId(SAMPLE.oruLab, 'ENH-2').replaceAll('MRN1234', 'MRN-ENH')));
+			const [ca2, ar] = await client.receive(2);
+			expect([field(ca2, 'MSA', 1), field(ar, 'MSA', 1)]).toEqual(['CA', 'AR']);
+		} finally {
+			await sql()`ALTER TABLE clinical_context DROP CONSTRAINT no_creatinine_enh`;
+		}
+		client.close();
+		// Give the edge's NACK record a moment: it must not replace the handler's reason.
+		await new Promise((r) => setTimeout(r, 300));
+		const [row] = await sql()`SELECT ack_code, pending, error, raw FROM hl7_messages WHERE control_id = 'ENH-2'`;
+		expect(row).toMatchObject({ ack_code: 'AR', pending: false, error: expect.stringMatching(/^207 .*no_creatinine_enh/) });
+		expect(row.raw).toContain('ORU^R01');
 	});
 
 	it('applies ADT class changes to open studies, A40 merges and lab results as clinical context', async () => {
