@@ -329,7 +329,14 @@ export class Hl7Connection {
 			if (commitAccept) this.send(h, AckCode.CA);
 			signalAccepted();
 		};
-		const settled = this.deps.handler(inbound, { accepted: sendCommit, commitAccept }).then(
+		let run: Promise<void>;
+		try {
+			run = this.deps.handler(inbound, { accepted: sendCommit, commitAccept });
+		} catch (err) {
+			// A handler that throws instead of rejecting still gets its message NACKed.
+			run = Promise.reject(err);
+		}
+		const settled = run.then(
 			() => this.applied(h, inbound, committed, enhanced, at),
 			(err: unknown) => {
 				if (!(err instanceof Hl7ApplicationError)) {

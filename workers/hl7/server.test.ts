@@ -73,6 +73,17 @@ describe('HL7 server, original mode', () => {
 		expect(field(ack, 'ERR', 8)).toBe('no such order');
 	});
 
+	it('a handler that throws instead of rejecting still gets an AR, and the connection serves the next message', async () => {
+		let calls = 0;
+		const server = await start(((): Promise<void> => {
+			if (++calls === 1) throw new Error('handler bug');
+			return Promise.resolve();
+		}) as Hl7Handler);
+		const c = await connect(server);
+		expect(msa(await c.request(SAMPLE.adtA08))).toEqual(['AR', 'ADT0008']);
+		expect(msa(await c.request(withControlId(SAMPLE.adtA08, 'next')))).toEqual(['AA', 'next']);
+	});
+
 	it('uses ERR-1 (ELD) for versions before 2.5', async () => {
 		const server = await start(async () => {});
 		const c = await connect(server);
