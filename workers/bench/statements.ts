@@ -19,7 +19,7 @@
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
-import type { Sql } from '../../src/lib/server/db/client';
+import type { Sql, SqlLike } from '../../src/lib/server/db/client';
 import { pgArray } from '../../src/lib/server/events/store';
 import { createLogger } from '../../src/lib/server/log';
 import { openBenchDatabase } from './db';
@@ -46,13 +46,13 @@ async function backendCpuMs(sql: Sql): Promise<number | null> {
 	return total;
 }
 
-async function measure(sql: Sql, rows: number, group: number, writeGroup: (tx: Sql, mrns: string[]) => Promise<unknown>, prefix: string): Promise<PerRow> {
+async function measure(sql: Sql, rows: number, group: number, writeGroup: (tx: SqlLike, mrns: string[]) => Promise<unknown>, prefix: string): Promise<PerRow> {
 	const pg0 = await backendCpuMs(sql);
 	const cpu0 = process.cpuUsage();
 	const t0 = performance.now();
 	for (let base = 0; base < rows; base += group) {
 		const mrns = Array.from({ length: Math.min(group, rows - base) }, (_, i) => `${prefix}-${base + i}`);
-		await sql.begin((tx) => writeGroup(tx as unknown as Sql, mrns));
+		await sql.begin((tx) => writeGroup(tx, mrns));
 	}
 	const wall = performance.now() - t0;
 	const cpu = process.cpuUsage(cpu0);

@@ -337,7 +337,12 @@ export class Hl7Connection {
 			run = Promise.reject(err);
 		}
 		const settled = run.then(
-			() => this.applied(h, inbound, committed, enhanced, at),
+			() => {
+				// Not accepted earlier: the CA (if asked) goes out now, just before the application ack.
+				const caNow = commitAccept && !committed;
+				sendCommit();
+				this.applied(h, inbound, caNow, enhanced, at);
+			},
 			(err: unknown) => {
 				if (!(err instanceof Hl7ApplicationError)) {
 					this.deps.logger.error('hl7.handler_failed', {
@@ -362,14 +367,11 @@ export class Hl7Connection {
 		this.background.add(tracked);
 	}
 
-	/** The handler resolved: the final positive ack per mode, and the stats event. */
-	private applied(h: MshHeader, inbound: Hl7Inbound, wasCommitted: boolean, enhanced: boolean, at: number): void {
+	/** The handler resolved (and a CA, if asked, is out; `caNow`: it just went): the application ack per mode, and the stats event. */
+	private applied(h: MshHeader, inbound: Hl7Inbound, caNow: boolean, enhanced: boolean, at: number): void {
 		let final: AckCode | null = null;
 		if (enhanced) {
-			if (!wasCommitted && wantsAck(h.acceptAckType, true)) {
-				this.send(h, AckCode.CA);
-				final = AckCode.CA;
-			}
+			if (caNow) final = AckCode.CA;
 			if (wantsAck(h.applicationAckType, true)) {
 				this.send(h, AckCode.AA, undefined, true);
 				final = AckCode.AA;

@@ -363,16 +363,19 @@ describe('HL7 server, enhanced mode', () => {
 });
 
 describe('KeyedSerialQueue', () => {
+	/** A task that finishes after `ms`, logging its name then. */
+	const timed = (log: string[], name: string, ms: number) => () =>
+		new Promise<string>((r) =>
+			setTimeout(() => {
+				log.push(name);
+				r(name);
+			}, ms)
+		);
+
 	it('runs tasks for one key in call order and different keys concurrently', async () => {
 		const q = new KeyedSerialQueue();
 		const log: string[] = [];
-		const task = (name: string, ms: number) => () =>
-			new Promise<string>((r) =>
-				setTimeout(() => {
-					log.push(name);
-					r(name);
-				}, ms)
-			);
+		const task = (name: string, ms: number) => timed(log, name, ms);
 		const results = await Promise.all([q.run('p1', task('p1-a', 30)), q.run('p1', task('p1-b', 1)), q.run('p2', task('p2-a', 5))]);
 		expect(results).toEqual(['p1-a', 'p1-b', 'p2-a']);
 		expect(log).toEqual(['p2-a', 'p1-a', 'p1-b']);
@@ -388,13 +391,7 @@ describe('KeyedSerialQueue', () => {
 	it('a task with several keys waits for every earlier task sharing any of them, and holds all of them', async () => {
 		const q = new KeyedSerialQueue();
 		const log: string[] = [];
-		const task = (name: string, ms: number) => () =>
-			new Promise<void>((r) =>
-				setTimeout(() => {
-					log.push(name);
-					r();
-				}, ms)
-			);
+		const task = (name: string, ms: number) => timed(log, name, ms);
 		await Promise.all([
 			q.run(['patient-a'], task('a', 30)),
 			q.run(['patient-b'], task('b', 10)),

@@ -226,27 +226,70 @@ describe('HL7 database handler', () => {
 			});
 		}
 
-		it('the CA goes out once the raw message is stored pending; the commands are applied after it', async () => {
-			const raw = enhanced(sample(SAMPLE.ormNew, 'E-1', 'MRN-E1', 'ACC-E1'));
-			let atAccept: Awaited<ReturnType<typeof row>> | undefined;
-			const accepted = new Promise<void>((resolve) => {
-				void handle(inbound(raw), {
-					commitAccept: true,
-					accepted: () => {
-						// What the database holds when the CA is sent: the raw text, durable, pending.
-						void row('E-1').then((r) => {
-							atAccept = r;
-							resolve();
-						});
-					}
-				});
+		/**
+		 * Holds `table` locked against writes until the returned function is called:
+		 * what applies a message waits there, the raw insert behind a CA does not.
+		 */
+		async function holdTable(table: 'patients'): Promise<() => Promise<void>> {
+			let release!: () => void;
+			let locked!: () => void;
+			const isLocked = new Promise<void>((r) => (locked = r));
+			const held = sql().begin(async (tx) => {
+				await tx.unsafe(`LOCK TABLE ${table} IN SHARE ROW EXCLUSIVE MODE`);
+				locked();
+				await new Promise<void>((r) => (release = r));
 			});
-			await accepted;
-			expect(atAccept).toMatchObject({ ack_code: 'CA' });
+			await isLocked;
+			return async () => {
+				release();
+				await held;
+			};
+		}
+
+		it('the CA goes out once the raw message is stored pending; the commands are applied after it', async () => {
+			const release = await holdTable('patients');
+			let accepted: Awaited<ReturnType<typeof sendAccepted>>;
+			try {
+				accepted = await sendAccepted(enhanced(sample(SAMPLE.ormNew, 'E-1', 'MRN-E1', 'ACC-E1')));
+				// What the database holds when the CA is sent: the raw text, durable, pending; nothing applied.
+				expect(await row('E-1')).toMatchObject({ ack_code: 'CA', pending: true });
+				expect(await study('ACC-E1')).toBeUndefined();
+				expect(handle.stats.pending).toBe(1);
+			} finally {
+				await release();
+			}
+			await accepted.applied;
 			await handle.idle();
 			expect(await row('E-1')).toMatchObject({ ack_code: 'CA', pending: false, error: null });
 			expect((await events('ACC-E1')).map((e) => e.kind)).toEqual(['order_placed']);
 			expect(handle.stats.pending).toBe(0);
+		});
+
+		it('past maxPending accepted and unapplied messages, the next CA waits until one is applied', async () => {
+			const small = createHl7DbHandler({ sql: sql(), jobs: env.jobs, normalizer: env.normalizer, log: env.log, maxPending: 1 });
+			const release = await holdTable('patients');
+			let secondAccepted = false;
+			let first: Promise<void> | undefined;
+			let second: Promise<void> | undefined;
+			try {
+				await new Promise<void>((resolve, reject) => {
+					first = small(inbound(enhanced(sample(SAMPLE.ormNew, 'E-7a', 'MRN-E7a', 'ACC-E7a'))), { commitAccept: true, accepted: resolve });
+					first.catch(reject);
+				});
+				second = small(inbound(enhanced(sample(SAMPLE.ormNew, 'E-7b', 'MRN-E7b', 'ACC-E7b'))), {
+					commitAccept: true,
+					accepted: () => (secondAccepted = true)
+				});
+				await new Promise((r) => setTimeout(r, 200));
+				// The first is stuck behind the lock: the second is neither accepted nor stored.
+				expect(secondAccepted).toBe(false);
+				expect(await row('E-7b')).toBeUndefined();
+			} finally {
+				await release();
+			}
+			await Promise.all([first, second]);
+			expect(secondAccepted).toBe(true);
+			expect((await row('E-7b')).pending).toBe(false);
 		});
 
 		it('a later message for the same study is applied after the earlier one, though both were accepted before either applied', async () => {

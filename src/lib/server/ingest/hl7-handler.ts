@@ -39,7 +39,7 @@ import { Hl7ApplicationError, Hl7ErrorCode } from '../../domain/hl7/errors';
 import { StudyEventKind, type StudyEvent } from '../../domain/study/lifecycle';
 import { StudyStatus } from '../../domain/study/model';
 import type { Sql, SqlLike } from '../db/client';
-import { GroupCommit } from '../db/group-commit';
+import { GroupCommit, type GroupCommitOptions } from '../db/group-commit';
 import { pipelinedTransaction, type PipelineContext } from '../db/pipelined';
 import { foldStudyCommands, lockStudyRow, seenEventKeys, sendFollowUps, type FoldedCommand, type LockedStudy, type StudyPatch, type StudyRow } from '../events/transition';
 import { insertEvents, pgArray, type NewEvent } from '../events/store';
@@ -95,8 +95,10 @@ export const HL7_MAX_PENDING = 2_000;
 
 /**
  * How long an accepted message waits for others before its group is applied
- * (enhanced mode). `radflow bench hl7`, enhanced phase, one connection:
- * 0 ms about 750, 2 ms about 870–940 messages/s (fewer, larger transactions).
+ * (enhanced mode): fewer, larger transactions leave more of the two cores to
+ * the CA path. Measured by changing this value and running `radflow bench hl7`
+ * (enhanced phase, one connection) on the 2-core development VM: 0 ms gave
+ * 676–759 CA/s in 3 runs, 2 ms gave 803–942 in 14 runs.
  */
 const PENDING_GATHER_MS = 2;
 
@@ -154,11 +156,12 @@ export interface Hl7DbHandler extends Hl7Handler {
 	idle(): Promise<void>;
 }
 
-/** A message on its way to the database; `inboxed`: its raw row is already stored, pending. */
-interface Work {
-	inbound: Hl7Inbound;
-	inboxed: boolean;
-}
+/**
+ * How a transaction files the raw messages of its batch: stores them (original
+ * mode) or takes them from pending (enhanced mode, stored before the CA);
+ * resolves to how many were new, fewer when one was a duplicate.
+ */
+type RawStep = (tx: SqlLike, batch: Hl7Inbound[]) => Promise<number>;
 
 /**
  * The database-backed {@link Hl7Handler}; `stats` counts outcomes for the
@@ -168,29 +171,24 @@ interface Work {
 export function createHl7DbHandler(options: Hl7DbHandlerOptions & { maxGroup?: number }): Hl7DbHandler {
 	const queue = new KeyedSerialQueue();
 	const apply = new CommandApplier(options);
-	const onGroupFailed = (err: unknown, size: number) => options.log.debug('hl7 group transaction failed; its messages are applied one by one', { err, size });
-	const group = new GroupCommit<Work, boolean>({
-		maxGroup: options.maxGroup ?? HL7_MAX_GROUP,
-		writeAlone: (work) => storeAndApplyOnce(options.sql, work, apply),
-		writeGroup: (batch) => storeAndApplyGroup(options.sql, batch, apply),
-		onGroupFailed
-	});
+	const writer = (raw: RawStep, scheduling: Pick<GroupCommitOptions<Hl7Inbound, boolean>, 'gatherMs' | 'maxInFlight' | 'minOverlapGroup'> = {}) =>
+		new GroupCommit<Hl7Inbound, boolean>({
+			maxGroup: options.maxGroup ?? HL7_MAX_GROUP,
+			...scheduling,
+			writeAlone: (inbound) => storeAndApplyOnce(options.sql, [inbound], raw, apply),
+			writeGroup: (batch) => storeAndApplyGroup(options.sql, batch, raw, apply),
+			onGroupFailed: (err, size) => options.log.debug('hl7 group transaction failed; its messages are applied one by one', { err, size })
+		});
+	const group = writer(storeRawMessages);
 	// Enhanced mode: messages already answered CA; no sender waits on each, so they gather into larger
 	// groups, and a backlog gets a second writer (Node prepares one group while PostgreSQL runs the other).
-	const pendingGroup = new GroupCommit<Work, boolean>({
-		maxGroup: options.maxGroup ?? HL7_MAX_GROUP,
-		gatherMs: PENDING_GATHER_MS,
-		maxInFlight: 2,
-		minOverlapGroup: 16,
-		writeAlone: (work) => storeAndApplyOnce(options.sql, work, apply),
-		writeGroup: (batch) => storeAndApplyGroup(options.sql, batch, apply),
-		onGroupFailed
-	});
+	const pendingGroup = writer(claimPendingMessages, { gatherMs: PENDING_GATHER_MS, maxInFlight: 2, minOverlapGroup: 16 });
 	// Enhanced mode: raw messages stored pending, one autocommit insert per group.
 	const inbox = new GroupCommit<Hl7Inbound, boolean>({ maxGroup: HL7_MAX_GROUP * 4, writeGroup: (batch) => storePending(options.sql, batch) });
-	const admission = new Admission(options.maxPending ?? HL7_MAX_PENDING);
-	/** Idempotency keys this process accepted and is applying (a recovery pass leaves them alone). */
+	const maxPending = options.maxPending ?? HL7_MAX_PENDING;
+	/** Idempotency keys this process accepted and is applying (a recovery pass leaves them alone; at maxPending a new CA waits). */
 	const inFlight = new Set<string>();
+	const placeWaiters: (() => void)[] = [];
 	let stopped = false;
 	let retrying = 0;
 	let lastRetryLog = 0;
@@ -210,14 +208,21 @@ export function createHl7DbHandler(options: Hl7DbHandlerOptions & { maxGroup?: n
 	const count = (fresh: boolean) => {
 		if (fresh) stats.applied++;
 		else stats.duplicates++;
-		return fresh;
+	};
+	/** Every message handed over and not settled yet, for idle(). */
+	const unsettled = new Set<Promise<void>>();
+	const track = <T>(p: Promise<T>): Promise<T> => {
+		const forget = () => void unsettled.delete(settled);
+		const settled: Promise<void> = p.then(forget, forget);
+		unsettled.add(settled);
+		return p;
 	};
 
 	/** Applies a stored pending message; a database failure is retried until it applies, is refused, or the handler stops. */
 	const applyPending = async (inbound: Hl7Inbound): Promise<boolean> => {
 		for (let attempt = 0; ; attempt++) {
 			try {
-				return await pendingGroup.submit({ inbound, inboxed: true });
+				return await pendingGroup.submit(inbound);
 			} catch (err) {
 				// Refused for what it says (AE), or by the database for its content (AR 207): retrying would fail the same way.
 				if (err instanceof Hl7ApplicationError || !isTransientDatabaseError(err)) {
@@ -246,12 +251,12 @@ export function createHl7DbHandler(options: Hl7DbHandlerOptions & { maxGroup?: n
 			.run(orderingKeys(inbound), async () => ((await stored.catch(() => false)) ? applyPending(inbound) : false))
 			.finally(() => {
 				inFlight.delete(inbound.idempotencyKey);
-				admission.release();
+				placeWaiters.shift()?.();
 			});
 	};
 
 	const twoPhase = async (inbound: Hl7Inbound, context: Hl7HandlerContext) => {
-		await admission.enter();
+		while (inFlight.size >= maxPending) await new Promise<void>((r) => placeWaiters.push(r));
 		const stored = inbox.submit(inbound);
 		// Queued now, in arrival order, though the insert has not committed yet.
 		const applied = enqueuePending(inbound, stored);
@@ -265,10 +270,8 @@ export function createHl7DbHandler(options: Hl7DbHandlerOptions & { maxGroup?: n
 		count(await applied);
 	};
 
-	const handler = async (inbound: Hl7Inbound, context: Hl7HandlerContext) => {
-		if (context.commitAccept) return twoPhase(inbound, context);
-		count(await queue.run(orderingKeys(inbound), () => group.submit({ inbound, inboxed: false })));
-	};
+	const handler = (inbound: Hl7Inbound, context: Hl7HandlerContext) =>
+		track(context.commitAccept ? twoPhase(inbound, context) : queue.run(orderingKeys(inbound), () => group.submit(inbound)).then(count));
 
 	const recoverPending = async (o: RecoverPendingOptions) => {
 		const rows = await options.sql<{ id: number; raw: string; receivedAt: Date; sender: string; controlId: string }[]>`
@@ -287,9 +290,8 @@ export function createHl7DbHandler(options: Hl7DbHandlerOptions & { maxGroup?: n
 				options.log.warn('a pending HL7 message could not be mapped again; recorded as refused', { id: row.id, reason: refusal.message });
 				continue;
 			}
-			admission.force();
 			applied.push(
-				enqueuePending(inbound, Promise.resolve(true)).catch((err) =>
+				track(enqueuePending(inbound, Promise.resolve(true))).catch((err) =>
 					options.log.warn('a recovered HL7 message was not applied', { id: row.id, reason: safeErrorText(err) })
 				)
 			);
@@ -305,32 +307,9 @@ export function createHl7DbHandler(options: Hl7DbHandlerOptions & { maxGroup?: n
 			stopped = true;
 		},
 		idle: async () => {
-			while (inFlight.size > 0 || queue.size > 0) await Promise.all([group.idle(), pendingGroup.idle(), inbox.idle(), new Promise((r) => setTimeout(r, 5))]);
-			await Promise.all([group.idle(), pendingGroup.idle()]);
+			while (unsettled.size > 0) await Promise.all(unsettled);
 		}
 	});
-}
-
-/** Counts messages answered CA and not applied; past the limit, a new one waits for a place before it is stored. */
-class Admission {
-	private n = 0;
-	private readonly waiters: (() => void)[] = [];
-	constructor(private readonly limit: number) {}
-
-	async enter(): Promise<void> {
-		while (this.n >= this.limit) await new Promise<void>((r) => this.waiters.push(r));
-		this.n++;
-	}
-
-	/** Recovery: messages already answered CA count without waiting. */
-	force(): void {
-		this.n++;
-	}
-
-	release(): void {
-		this.n--;
-		this.waiters.shift()?.();
-	}
 }
 
 /**
@@ -433,7 +412,6 @@ function applyContexts(ctx: PipelineContext, batch: Hl7Inbound[], events: NewEve
  * attempt may be retried with the same control id: only an AA or CA row is a duplicate.
  */
 function storeRawMessages(tx: SqlLike, batch: Hl7Inbound[]): Promise<number> {
-	if (batch.length === 0) return Promise.resolve(0);
 	const upsert = rawMessageUpsert('AA', batch);
 	return tx
 		.unsafe<{ n: number }[]>(`WITH ins AS (${upsert.text}) SELECT count(*)::int AS n FROM ins`, upsert.values, { prepare: true })
@@ -448,7 +426,6 @@ function storeRawMessages(tx: SqlLike, batch: Hl7Inbound[]): Promise<number> {
  * transaction ends.
  */
 function claimPendingMessages(tx: SqlLike, batch: Hl7Inbound[]): Promise<number> {
-	if (batch.length === 0) return Promise.resolve(0);
 	const keys = batch.map((m) => splitIdempotencyKey(m.idempotencyKey));
 	return tx
 		.unsafe<{ n: number }[]>(
@@ -474,11 +451,8 @@ function claimPendingMessages(tx: SqlLike, batch: Hl7Inbound[]): Promise<number>
  * applied alone). Every message settles before the outcome is decided: none may
  * still be sending when the transaction rolls back.
  */
-async function storeAndApply(tx: SqlLike, ctx: PipelineContext, work: Work[], apply: CommandApplier): Promise<void> {
-	const batch = work.map((w) => w.inbound);
-	const fresh = work.filter((w) => !w.inboxed).map((w) => w.inbound);
-	const pending = work.filter((w) => w.inboxed).map((w) => w.inbound);
-	const stored = Promise.all([storeRawMessages(tx, fresh), claimPendingMessages(tx, pending)]).then(([a, b]) => a + b);
+async function storeAndApply(tx: SqlLike, ctx: PipelineContext, batch: Hl7Inbound[], raw: RawStep, apply: CommandApplier): Promise<void> {
+	const stored = raw(tx, batch);
 	const events: NewEvent[] = [];
 	const contexts = applyContexts(ctx, batch, events);
 	const settled = await Promise.allSettled(
@@ -495,9 +469,9 @@ async function storeAndApply(tx: SqlLike, ctx: PipelineContext, work: Work[], ap
 }
 
 /** One transaction per message; false when it was a duplicate (nothing applied). */
-async function storeAndApplyOnce(sql: Sql, work: Work, apply: CommandApplier): Promise<boolean> {
+async function storeAndApplyOnce(sql: Sql, one: [Hl7Inbound], raw: RawStep, apply: CommandApplier): Promise<boolean> {
 	try {
-		await pipelinedTransaction(sql, (tx, ctx) => storeAndApply(tx, ctx, [work], apply));
+		await pipelinedTransaction(sql, (tx, ctx) => storeAndApply(tx, ctx, one, raw, apply));
 		return true;
 	} catch (err) {
 		if (err instanceof DuplicateMessage) return false;
@@ -511,8 +485,8 @@ async function storeAndApplyOnce(sql: Sql, work: Work, apply: CommandApplier): P
  * pipeline. Anything unusual (a duplicate, an error, two messages reaching one
  * study) rolls the group back; GroupCommit then applies each message alone.
  */
-async function storeAndApplyGroup(sql: Sql, batch: Work[], apply: CommandApplier): Promise<boolean[]> {
-	await pipelinedTransaction(sql, (tx, ctx) => storeAndApply(tx, ctx, batch, apply));
+async function storeAndApplyGroup(sql: Sql, batch: Hl7Inbound[], raw: RawStep, apply: CommandApplier): Promise<boolean[]> {
+	await pipelinedTransaction(sql, (tx, ctx) => storeAndApply(tx, ctx, batch, raw, apply));
 	return batch.map(() => true);
 }
 
