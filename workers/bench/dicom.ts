@@ -11,6 +11,14 @@
  * (*_mean_batch), loop_p99_ms (event-loop delay p99 during the Radflow runs)
  * and peak_rss_mb while a ~300 MB multi-frame object arrives.
  *
+ * The durability floor (durable_floor_*), measured in the same run with no
+ * DICOM at all: objects of the same size through the same blob store (temp
+ * file, rename, file and directory fsync), each followed by a one-row commit,
+ * as the SCP does before every Success. It is the most any implementation
+ * could reach on this machine's disk with that guarantee: one chain at a time
+ * (what one association allows, storescu waiting for each response) and four.
+ * durable_floor_ratio_single is that ceiling divided by storescp's rate.
+ *
  * Options: --instances N (default 2000 per run), --big-mb N (default 300, 0 skips).
  * The JSON also carries the 1-minute load average before and after: on a
  * shared machine fsync latency, not the SCP, sets the pace.
@@ -31,6 +39,7 @@ import { parseAllowedPeers } from '../dicom/policy';
 import { encodeFileMeta } from '../dicom/part10';
 import { fixtureUid, makeInstance } from '../dicom/fixtures';
 import { openBenchDatabase } from './db';
+import type { Sql } from '../../src/lib/server/db/client';
 
 const say = (m: string) => process.stderr.write(`[bench:dicom] ${m}\n`);
 const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
@@ -138,6 +147,28 @@ function bigObject(mb: number): string {
 	return file;
 }
 
+/**
+ * Objects per second that can be made durable as the SCP makes them before a
+ * Success (blob fsynced, then a row committed), by `chains` workers that each
+ * wait for one before starting the next, with nothing else to do.
+ */
+async function durabilityFloor(store: FileBlobStore, sql: Sql, bytes: Uint8Array, count: number, chains: number, tag: string): Promise<number> {
+	let next = 0;
+	const t0 = performance.now();
+	await Promise.all(
+		Array.from({ length: chains }, async () => {
+			for (let i = next++; i < count; i = next++) {
+				const blob = await store.stage();
+				await blob.writev([bytes]);
+				const key = { studyUid: fixtureUid(`${tag}-study-${Math.floor(i / 100)}`), seriesUid: fixtureUid(`${tag}-series-${Math.floor(i / 100)}`), sopUid: fixtureUid(`${tag}-sop-${i}`) };
+				await (await blob.place(key)).durable();
+				await sql`INSERT INTO bench_durability_floor (sop_uid) VALUES (${key.sopUid})`;
+			}
+		})
+	);
+	return count / ((performance.now() - t0) / 1000);
+}
+
 async function waitForEcho(port: number, aec: string): Promise<void> {
 	for (let i = 0; i < 100; i++) {
 		if ((await runTool('echoscu', ['-aet', 'BENCH', '-aec', aec, '127.0.0.1', String(port)])).code === 0) return;
@@ -184,6 +215,14 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
 		const storescpPerS = await timedSend(scpPort, 'STORESCP', single, count);
 		storescp.kill('SIGTERM');
 		storescp = null;
+
+		say('durability floor: blob fsync + one-row commit per object, no DICOM…');
+		const floorStore = new FileBlobStore(path.join(work, 'floor'), blobStoreOptionsFromEnv(process.env));
+		const instanceBytes = fs.readFileSync(path.join(single[0], '0.dcm'));
+		const floorCount = Math.min(count, 1000);
+		await bench.db.sql`CREATE TABLE bench_durability_floor (id bigserial PRIMARY KEY, sop_uid text NOT NULL)`;
+		const floorSingle = await durabilityFloor(floorStore, bench.db.sql, instanceBytes, floorCount, 1, 'floor1');
+		const floorFour = await durabilityFloor(floorStore, bench.db.sql, instanceBytes, floorCount, 4, 'floor4');
 
 		const sink = new DbInstanceSink({ sql: bench.db.sql, jobs, normalizer: new ExamNormalizer(bench.db.sql), log });
 		server = new DicomServer(
@@ -240,6 +279,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
 			storescp_per_s: round(storescpPerS),
 			ratio_single: round(one.perS / storescpPerS, 3),
 			ratio_parallel4: round(par.perS / storescpPerS, 3),
+			durable_floor_single_per_s: round(floorSingle),
+			durable_floor_parallel4_per_s: round(floorFour),
+			durable_floor_ratio_single: round(floorSingle / storescpPerS, 3),
 			single_mean_batch: round(one.batch, 2),
 			parallel4_mean_batch: round(par.batch, 2),
 			loop_p99_ms: round(loop.percentile(99) / 1e6, 2),

@@ -16,16 +16,22 @@
  * rate and the applied rate, which counts until the last accepted message is
  * applied (the backlog is bounded: see HL7_MAX_PENDING).
  *
+ * And the durability floor (floor_*_msg_per_s): the same edge and senders with
+ * a handler that only stores the raw message before the ACK (one insert per
+ * group of messages that arrived together, as the real handler groups them). No implementation that commits a message before acknowledging it
+ * can pass that rate on the machine; the full path also applies the commands.
+ *
  * Usage: radflow bench hl7 [--seconds=5] [--edge [--commit-ms=1]]
  */
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { encodeMllp, MllpDecoder } from '../hl7/framing';
-import type { Hl7Handler } from '../hl7/handlers';
+import type { Hl7Handler, Hl7Inbound } from '../hl7/handlers';
 import { silentLogger } from '../hl7/log';
 import { startHl7Server } from '../hl7/server';
 import type { SenderResult } from './hl7-sender';
+import { GroupCommit } from '../../src/lib/server/db/group-commit';
 
 export interface Hl7BenchOptions {
 	/** The handler under test; the lead passes the real DB handler here. */
@@ -34,6 +40,12 @@ export interface Hl7BenchOptions {
 	commitMs?: number;
 	/** Also measure enhanced mode: resolves once every accepted message is applied. */
 	drain?: () => Promise<void>;
+	/**
+	 * Also measure the durability floor: this handler only stores the raw
+	 * message (one autocommit insert) and the edge acknowledges after it; no
+	 * implementation that commits a message before its ACK can be faster here.
+	 */
+	floor?: Hl7Handler;
 }
 
 function simulatedCommit(ms: number): Hl7Handler {
@@ -139,6 +151,15 @@ export async function runHl7Bench(options: Hl7BenchOptions = {}): Promise<Record
 		}
 	}
 	await server.close();
+	const floor: Record<string, number> = {};
+	if (options.floor) {
+		const bare = await startHl7Server({ port: 0, host: '127.0.0.1', handler: options.floor, unknownTypes: 'ack' }, silentLogger);
+		for (const conns of [1, 8]) {
+			log(`durability floor (raw message stored, nothing applied), ${conns} connection${conns > 1 ? 's' : ''}, ${seconds}s`);
+			floor[`floor_${conns === 1 ? 'one' : 'eight'}_conn_msg_per_s`] = round(rate(await drive(bare.port, conns, seconds)));
+		}
+		await bare.close();
+	}
 
 	return {
 		bench: 'hl7',
@@ -153,6 +174,7 @@ export async function runHl7Bench(options: Hl7BenchOptions = {}): Promise<Record
 		echo_ack_p99_ms: round(echoRun.p99_ms, 2),
 		handler: options.handler ? 'injected' : `simulated_commit_${commitMs}ms`,
 		...enhanced,
+		...floor,
 		seconds_per_phase: seconds,
 		nacks
 	};
@@ -178,7 +200,17 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
 	const jobs = await startJobQueue(bench.url, log, { supervise: false });
 	try {
 		const handler = createHl7DbHandler({ sql: bench.db.sql, jobs, normalizer: new ExamNormalizer(bench.db.sql), log });
-		const result = await runHl7Bench({ seconds, handler, drain: () => handler.idle() });
+		await bench.db.sql`CREATE TABLE bench_hl7_floor (id bigserial PRIMARY KEY, key text NOT NULL, raw text NOT NULL)`;
+		// Grouped across connections as the real handler groups them: one insert and commit per group.
+		const rawOnly = new GroupCommit<Hl7Inbound, void>({
+			maxGroup: 256,
+			writeGroup: async (batch) => {
+				await bench.db.sql`INSERT INTO bench_hl7_floor (key, raw) SELECT * FROM unnest(${batch.map((m) => m.idempotencyKey)}::text[], ${batch.map((m) => m.message.raw)}::text[])`;
+				return batch.map(() => undefined);
+			}
+		});
+		const floor = (inbound: Hl7Inbound) => rawOnly.submit(inbound);
+		const result = await runHl7Bench({ seconds, handler, drain: () => handler.idle(), floor });
 		const [{ n, pending }] = await bench.db.sql`SELECT count(*)::int AS n, (count(*) FILTER (WHERE pending))::int AS pending
 			FROM hl7_messages WHERE ack_code IN ('AA', 'CA')`;
 		const acked = handler.stats.applied + handler.stats.duplicates;
