@@ -557,11 +557,18 @@ class CommandApplier {
 	/**
 	 * Folds `commands` onto a locked study (the lifecycle decides, see
 	 * foldStudyCommands). The row update and the events are deferred: they travel
-	 * with COMMIT. A complete study whose row changed gets its deadline again.
+	 * with COMMIT. A complete study whose row changed gets its deadline again, in
+	 * the same row update.
 	 */
 	private async fold(tx: SqlLike, ctx: ApplyContext, cmd: Hl7Command, study: LockedStudy, commands: FoldedCommand[]): Promise<ReturnType<typeof foldStudyCommands>> {
 		ctx.claimStudy(study.row.id);
-		const fold = foldStudyCommands(study.row, study.seenKeys, commands);
+		let fold = foldStudyCommands(study.row, study.seenKeys, commands);
+		if (fold.update && fold.next.completeAt) {
+			// Priority or patient class changed on a study already complete: its deadline follows. The fold is
+			// pure, so folding again with the deadline in every command's patch gives the same row and outcomes.
+			const deadline = slaDeadline(await currentRoutingPolicy(tx), fold.next, fold.next.completeAt);
+			fold = foldStudyCommands(study.row, study.seenKeys, commands.map((c) => ({ ...c, patch: { ...c.patch, slaDeadline: deadline } })));
+		}
 		for (const o of fold.outcomes) {
 			if (o.status === 'refused') {
 				this.o.log.info('hl7 command recorded without a study change', { type: cmd.type, studyId: study.row.id, reason: o.reason, controlId: cmd.source.messageControlId });
@@ -570,12 +577,6 @@ class CommandApplier {
 		if (fold.update) {
 			ctx.defer(tx.unsafe(fold.update.text, fold.update.values as never[], { prepare: true }).execute());
 			ctx.addEvents(fold.outcomes.flatMap((o) => (o.status === 'applied' ? [o.event] : [])));
-			const { next } = fold;
-			// Priority or patient class changed on a study already complete: its deadline follows.
-			if (next.completeAt) {
-				const deadline = slaDeadline(await currentRoutingPolicy(tx), next, next.completeAt);
-				ctx.defer(tx`UPDATE studies SET sla_deadline = ${deadline} WHERE id = ${next.id}`.execute());
-			}
 		}
 		await sendFollowUps(tx, this.o.jobs, study.row.id, fold.followUps);
 		return fold;
