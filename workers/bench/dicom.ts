@@ -14,8 +14,8 @@
  * The durability floor (durable_floor_*), measured in the same run with no
  * DICOM at all: objects of the same size through the same blob store (temp
  * file, rename, file and directory fsync), each followed by a one-row commit,
- * as the SCP does before every Success. It is the most any implementation
- * could reach on this machine's disk with that guarantee: one chain at a time
+ * as the SCP does before every Success. It is the most this blob store and
+ * database reach on the machine with that guarantee: one chain at a time
  * (what one association allows, storescu waiting for each response) and four.
  * durable_floor_ratio_single is that ceiling divided by storescp's rate.
  *

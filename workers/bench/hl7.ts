@@ -18,8 +18,9 @@
  *
  * And the durability floor (floor_*_msg_per_s): the same edge and senders with
  * a handler that only stores the raw message before the ACK (one insert per
- * group of messages that arrived together, as the real handler groups them). No implementation that commits a message before acknowledging it
- * can pass that rate on the machine; the full path also applies the commands.
+ * group of messages that arrived together, as the real handler groups them).
+ * That is the ceiling for this edge and store on the machine: the full path
+ * also applies the commands.
  *
  * Usage: radflow bench hl7 [--seconds=5] [--edge [--commit-ms=1]]
  */
@@ -42,8 +43,8 @@ export interface Hl7BenchOptions {
 	drain?: () => Promise<void>;
 	/**
 	 * Also measure the durability floor: this handler only stores the raw
-	 * message (one autocommit insert) and the edge acknowledges after it; no
-	 * implementation that commits a message before its ACK can be faster here.
+	 * message and the edge acknowledges after it (the ceiling for this edge and
+	 * store: the real handler also applies the commands).
 	 */
 	floor?: Hl7Handler;
 }
