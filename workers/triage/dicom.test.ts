@@ -97,6 +97,9 @@ describe('decodeDicom', () => {
 		expect(decodeDicom(short)).toMatchObject({ ok: false, code: 'malformed' });
 		const rgb = phantomToPart10({ ...img, photometricInterpretation: 'RGB' as never });
 		expect(decodeDicom(rgb)).toMatchObject({ ok: false, code: 'unsupported_pixel_format' });
+		// Columns written as DS -1024 (found by `radflow fuzz`): a typed failure, not a RangeError from the pixel view.
+		const negative = withElement(phantomToPart10(img, { transferSyntaxUid: TransferSyntax.explicitLittle }), '00280011', { vr: 'DS', Value: ['-1024'] });
+		expect(decodeDicom(negative)).toMatchObject({ ok: false, code: 'malformed', message: expect.stringContaining('Columns -1024') });
 	});
 
 	it('reads the header alone for series selection', () => {
@@ -113,6 +116,14 @@ function withExtras(buf: ArrayBuffer, extras: Record<string, unknown>): ArrayBuf
 	const out = new data.DicomDict(file.meta);
 	out.dict = data.DicomMetaDictionary.denaturalizeDataset(ds);
 	return out.write();
+}
+
+/** Re-write a Part-10 file through dcmjs with one element replaced as given (its VR too). */
+function withElement(buf: ArrayBuffer, tag: string, element: { vr: string; Value: unknown[] }): ArrayBuffer {
+	const { data } = dcmjs as { data: any }; // eslint-disable-line @typescript-eslint/no-explicit-any
+	const file = data.DicomMessage.readFile(buf);
+	file.dict[tag] = element;
+	return file.write();
 }
 
 describe('element scanner (fast path) against dcmjs (reference)', () => {

@@ -196,7 +196,7 @@ export function frameFromScan(scan: Part10Scan, frame = 0): DecodedFrame | null 
 	if (!rows || !columns || !bitsAllocated || !bitsStored || !scan.pixelData) return null;
 	if (samples !== 1 || (photometric !== 'MONOCHROME1' && photometric !== 'MONOCHROME2')) return null;
 	if ((bitsAllocated !== 8 && bitsAllocated !== 16) || bitsStored > bitsAllocated || bitsStored < 1) return null;
-	if (frame < 0 || frame >= frames || (bitsAllocated === 16 && !LITTLE_ENDIAN_HOST)) return null;
+	if (!Number.isInteger(frames) || frames < 1 || frame < 0 || frame >= frames || (bitsAllocated === 16 && !LITTLE_ENDIAN_HOST)) return null;
 	const bytesPer = bitsAllocated / 8;
 	const count = rows * columns;
 	const start = scan.pixelData.offset + frame * count * bytesPer;
@@ -270,6 +270,10 @@ export function decodeDicomReference(bytes: ArrayBuffer | Uint8Array, opts: { fr
 	const frames = num(ds.NumberOfFrames) ?? 1;
 	const frame = opts.frame ?? 0;
 	if (!rows || !columns || !bitsAllocated || !bitsStored) return fail(DecodeErrorCode.malformed, 'missing Rows, Columns or Bits Allocated', syntax);
+	// US values, but a file may declare another VR (a DS of -1024 Columns was seen): anything but a count is malformed.
+	const isCount = (n: number, max: number) => Number.isInteger(n) && n >= 1 && n <= max;
+	if (!isCount(rows, 0xffff) || !isCount(columns, 0xffff) || !isCount(frames, 0x7fffffff))
+		return fail(DecodeErrorCode.malformed, `Rows ${rows}, Columns ${columns} and Number of Frames ${frames} must be positive whole numbers`, syntax);
 	if (samples !== 1 || (photometric !== 'MONOCHROME1' && photometric !== 'MONOCHROME2'))
 		return fail(DecodeErrorCode.unsupportedPixelFormat, `cannot decode ${photometric ?? 'unknown'} with ${samples} samples per pixel: greyscale only`, syntax);
 	if (bitsAllocated !== 8 && bitsAllocated !== 16)
