@@ -21,6 +21,8 @@ export interface SavedCrash {
 	originalSize: number;
 	seed: number;
 	foundAt: string;
+	/** Where it was thrown, when it was an exception (kept for triage: a thread that died may not die again on replay). */
+	stack?: string;
 }
 
 export interface CorpusEntry {
@@ -62,7 +64,8 @@ export function saveCrash(dir: string, target: TargetName, crash: CrashReport, s
 		size: crash.input.length,
 		originalSize: crash.originalSize,
 		seed,
-		foundAt: new Date().toISOString()
+		foundAt: new Date().toISOString(),
+		...(crash.finding.stack ? { stack: crash.finding.stack.split('\n').slice(0, 12).join('\n') } : {})
 	};
 	fs.writeFileSync(path.join(d, `${hash}.bin`), crash.input);
 	fs.writeFileSync(path.join(d, `${hash}.json`), JSON.stringify(meta, null, '\t') + '\n');

@@ -7,7 +7,7 @@
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { ConfigError } from '../../src/lib/server/config';
-import { DEFAULT_CORPUS_DIR, loadCorpus, saveCrash } from './corpus';
+import { DEFAULT_CORPUS_DIR, inputHash, loadCorpus, saveCrash } from './corpus';
 import type { CrashReport, LoopProgress } from './engine';
 import { CaseSlot } from './slot';
 import { FindingKind, TARGET_NAMES, type Finding, type TargetName } from './target';
@@ -21,9 +21,11 @@ and the HL7 parser and MLLP listener (over a real socket) for N seconds in all
 keeps inputs that reach new code; mutations are structure-aware and seeded.
 
 A crash is an uncaught exception or unhandled rejection, a case that hangs, a
-server that stops serving valid traffic, or a broken invariant. Each new crash is
-minimised and saved as tests/fuzz-corpus/<target>/<hash>.bin (+ .json with the
-reason); \`npm test\` replays every saved input. Progress goes to stderr; the last
+server that stops serving valid traffic, or a broken invariant. Each new crash
+(an input not saved yet, even with a signature seen before: every saved input
+passes the tests, so it is a live bug) is minimised and saved as
+tests/fuzz-corpus/<target>/<hash>.bin (+ .json with the reason); \`npm test\`
+replays every saved input. Progress goes to stderr; the last
 stdout line is a JSON object (executions, crashes, new_crashes, per target).
 Exits 1 when a crash not already in the corpus was found.
 
@@ -141,7 +143,9 @@ export async function fuzz(o: FuzzOptions): Promise<FuzzResult> {
 
 /** One target until its deadline, restarting its thread after a hang or a thread death. */
 async function fuzzTarget(target: TargetName, deadline: number, o: FuzzOptions, saved: string[], log: (l: string) => void): Promise<TargetSummary> {
-	const known = new Set(loadCorpus(o.corpusDir, target).map((e) => e.meta.signature));
+	// Every saved input passes the regression test, so a crash from any other input is a live bug, even
+	// with a signature seen before (a fix that missed a variant): only an input already saved is not new.
+	const known = new Set(loadCorpus(o.corpusDir, target).map((e) => inputHash(e.input)));
 	const signatures = new Set<string>();
 	const summary: TargetSummary = { executions: 0, execs_per_s: 0, crashes: 0, unique_crashes: 0, new_crashes: 0, corpus: 0, blocks: 0, restarts: 0, signatures: [] };
 	const started = Date.now();
@@ -150,7 +154,7 @@ async function fuzzTarget(target: TargetName, deadline: number, o: FuzzOptions, 
 		if (signatures.has(crash.finding.signature)) return;
 		signatures.add(crash.finding.signature);
 		summary.unique_crashes++;
-		const isNew = !known.has(crash.finding.signature);
+		const isNew = !known.has(inputHash(crash.input));
 		if (isNew) summary.new_crashes++;
 		log(`fuzz ${target}: ${isNew ? 'NEW ' : ''}${crash.finding.kind}: ${crash.finding.signature} (${crash.originalSize} → ${crash.input.length} bytes)\n  ${crash.finding.message.split('\n')[0]}`);
 		if (isNew && o.save) saved.push(saveCrash(o.corpusDir, target, crash, seed));

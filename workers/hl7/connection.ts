@@ -238,7 +238,7 @@ export class Hl7Connection {
 			identity: this.options.identity,
 			noFurtherAck
 		});
-		this.socket.write(encodeMllp(encodeText(text, header?.charset ?? '')));
+		this.socket.write(encodeMllp(encodeText(text, header)));
 	}
 
 	private async process(work: Work): Promise<void> {

@@ -13,6 +13,7 @@
  * @see HL7 v2.5.1 Ch. 2.5.4 (escape sequences), 2.7 (MSH), 2.15.9.18 (MSH-18, table 0211)
  */
 import { Hl7Context, Hl7Message, Hl7Segment } from '@medplum/core';
+import iconv from 'iconv-lite';
 import { Hl7ApplicationError, Hl7ErrorCode } from '../../src/lib/domain/hl7/errors';
 import type { Hl7MessageView, Hl7SegmentView } from '../../src/lib/domain/hl7/view';
 
@@ -85,6 +86,12 @@ export interface MshHeader {
 	applicationAckType: string;
 	/** MSH-18 first repetition as sent, '' when absent. */
 	charset: string;
+	/**
+	 * How the message's bytes were decoded (a WHATWG encoding label; 'latin1'
+	 * also when undeclared bytes were not UTF-8): an ACK is encoded the same way,
+	 * so the fields it echoes go back byte for byte. Absent when not decoded from bytes.
+	 */
+	encoding?: string;
 }
 
 /**
@@ -192,7 +199,7 @@ const utf8Loose = new TextDecoder('utf-8');
  * (legacy senders often send Latin-1 undeclared); declared UTF-8 that is not
  * valid is decoded with U+FFFD and flagged.
  */
-export function decodeBytes(bytes: Uint8Array, charset: string): { text: string; warning?: string } {
+export function decodeBytes(bytes: Uint8Array, charset: string): { text: string; warning?: string; encoding: string } {
 	const label = DECODERS[charset.trim().toUpperCase()];
 	if (label === undefined) {
 		throw new Hl7ApplicationError(Hl7ErrorCode.tableValueNotFound, `character set ${charset} not supported`, {
@@ -201,16 +208,16 @@ export function decodeBytes(bytes: Uint8Array, charset: string): { text: string;
 		});
 	}
 	const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-	if (label === 'latin1') return { text: buf.toString('latin1') };
+	if (label === 'latin1') return { text: buf.toString('latin1'), encoding: 'latin1' };
 	if (label === 'default' || label === 'utf-8') {
 		try {
-			return { text: utf8Strict.decode(buf) };
+			return { text: utf8Strict.decode(buf), encoding: 'utf-8' };
 		} catch {
-			if (label === 'default') return { text: buf.toString('latin1'), warning: 'undeclared non-UTF-8 bytes decoded as 8859/1' };
-			return { text: utf8Loose.decode(buf), warning: 'invalid UTF-8 replaced with U+FFFD' };
+			if (label === 'default') return { text: buf.toString('latin1'), warning: 'undeclared non-UTF-8 bytes decoded as 8859/1', encoding: 'latin1' };
+			return { text: utf8Loose.decode(buf), warning: 'invalid UTF-8 replaced with U+FFFD', encoding: 'utf-8' };
 		}
 	}
-	return { text: new TextDecoder(label).decode(buf) };
+	return { text: new TextDecoder(label).decode(buf), encoding: label };
 }
 
 /** True for an MSH-18 value we can decode (and so may declare in an ACK). */
@@ -218,12 +225,20 @@ export function isSupportedCharset(charset: string): boolean {
 	return DECODERS[charset.trim().toUpperCase()] !== undefined;
 }
 
-/** Encode text for the wire in the charset the peer declared (ACKs mirror MSH-18). */
-export function encodeText(text: string, charset: string): Buffer {
-	const label = DECODERS[charset.trim().toUpperCase()];
-	if (label === 'utf-8' || label === 'default' || label === undefined) return Buffer.from(text, 'utf8');
-	// Our ACKs are ASCII apart from echoed MSH-3..6; latin1 keeps those bytes as sent for 8859/x.
-	return Buffer.from(text, 'latin1');
+/**
+ * Encode an ACK for the wire the way its message was decoded (see
+ * MshHeader.encoding), so MSA-2 and the echoed MSH-3..6 go back as sent; a
+ * header that was not decoded from bytes (or none) gets UTF-8. Writing
+ * non-Latin text as latin1 (what this did before) cut each character to its
+ * low byte: an 8859/5 'Њ' became a line feed, and a GB 18030 control id came
+ * back as another one (found by radflow fuzz).
+ */
+export function encodeText(text: string, header: Pick<MshHeader, 'encoding'> | null): Buffer {
+	const encoding = header?.encoding ?? 'utf-8';
+	if (encoding === 'utf-8') return Buffer.from(text, 'utf8');
+	// A character the charset cannot carry becomes '?' (iconv does the same), never a stray control byte.
+	if (encoding === 'latin1') return Buffer.from(text.replace(/[^\x00-\xff]/g, '?'), 'latin1');
+	return iconv.encode(text, encoding);
 }
 
 // --- header --------------------------------------------------------------------
@@ -291,7 +306,8 @@ export function readHeader(text: string): MshHeader {
 export function peekHeader(bytes: Uint8Array): MshHeader | null {
 	const head = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, 4096)).toString('latin1');
 	try {
-		return readHeader(head);
+		// Read as latin1: a NACK addressed from it echoes the bytes as they came.
+		return { ...readHeader(head), encoding: 'latin1' };
 	} catch {
 		return null;
 	}
@@ -393,16 +409,17 @@ export function parseHl7Message(input: Uint8Array | string): ParsedHl7Message {
 		text = input;
 		header = readHeader(text);
 	} else {
-		const peek = readHeader(Buffer.from(input.buffer, input.byteOffset, Math.min(input.byteLength, 4096)).toString('latin1'));
+		const peek: MshHeader = { ...readHeader(Buffer.from(input.buffer, input.byteOffset, Math.min(input.byteLength, 4096)).toString('latin1')), encoding: 'latin1' };
+		let encoding: string;
 		try {
-			({ text, warning } = decodeBytes(input, peek.charset));
+			({ text, warning, encoding } = decodeBytes(input, peek.charset));
 		} catch (err) {
 			if (err instanceof Hl7ApplicationError) {
 				throw new Hl7ParseError(err.code, err.message, peek, { location: err.location, ack: err.ack, cause: err });
 			}
 			throw err;
 		}
-		header = readHeader(text);
+		header = { ...readHeader(text), encoding };
 	}
 	const d = header.delimiters;
 	// medplum needs four single-char delimiters; NUL stands in for an absent sub-component separator.

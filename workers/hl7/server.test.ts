@@ -1,6 +1,8 @@
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Hl7ApplicationError, Hl7ErrorCode } from '../../src/lib/domain/hl7/errors';
 import type { Hl7NackStat } from './events';
+import { encodeMllp, MllpDecoder } from './framing';
 import type { Hl7Handler, Hl7Inbound } from './handlers';
 import { silentLogger } from './log';
 import { KeyedSerialQueue } from './queue';
@@ -223,6 +225,42 @@ describe('HL7 server, original mode', () => {
 		expect(ack.startsWith('MSH#*!$@#RF#RF#APP#FAC#')).toBe(true);
 		expect(ack).toContain('\rMSA#AA#X9#');
 		expect(ack.split('\r')[0].endsWith('#8859/1')).toBe(true);
+	});
+
+	it('echoes MSH-3 and MSH-10 byte for byte in the charset the message came in (8859/5, GB 18030, undeclared Latin-1)', async () => {
+		const server = await start(async () => {});
+		const ascii = (t: string) => Buffer.from(t, 'latin1');
+		/** One framed message with raw bytes in MSH-3 and MSH-10; the ACK's raw bytes. */
+		const exchange = async (app: Buffer, controlId: Buffer, charset: string) => {
+			const message = Buffer.concat([ascii('MSH|^~\\&|'), app, ascii('|FAC|RADFLOW|RF|20240101||ADT^A08|'), controlId, ascii(`|P|2.5||||||${charset}\rEVN|A08\rPID|1||ID1^^^AUTH^MR\rPV1|1|O\r`)]);
+			const frames = await new Promise<Buffer[]>((resolve) => {
+				const got: Buffer[] = [];
+				const d = new MllpDecoder();
+				const s = net.connect({ port: server.port, host: '127.0.0.1' }, () => s.write(encodeMllp(message)));
+				s.on('data', (chunk) => {
+					for (const e of d.push(chunk)) if (e.type === 'frame') got.push(e.payload);
+					if (got.length) s.destroy();
+				});
+				s.on('close', () => resolve(got));
+			});
+			expect(frames).toHaveLength(1);
+			return frames[0];
+		};
+		const cases: [Buffer, Buffer, string][] = [
+			// 8859/5: 0xAA is 'Њ', which written as latin1 was a line feed in the ACK's MSH-5.
+			[Buffer.from([0xaa, 0xb0, 0xbf, 0xbf]), Buffer.from([0xb6, 0x31]), '8859/5'],
+			// GB 18030: 0xF0 0x9F is '馃', which came back as a single 0x83.
+			[ascii('LIS'), Buffer.from([0xf0, 0x9f, 0x32]), 'GB 18030-2000'],
+			// No MSH-18 and not UTF-8: read as Latin-1, and 0xC4 must not come back as UTF-8 (0xC3 0x84).
+			[Buffer.from([0xc4, 0x41]), Buffer.from([0xc4, 0x33]), '']
+		];
+		for (const [app, controlId, charset] of cases) {
+			const ack = await exchange(app, controlId, charset);
+			expect(ack.includes(Buffer.concat([ascii('\rMSA|AA|'), controlId, ascii('|')])), `${charset || 'undeclared'}: MSA-2`).toBe(true);
+			expect(ack.includes(Buffer.concat([ascii('|RADFLOW|RF|'), app, ascii('|FAC|')])), `${charset || 'undeclared'}: MSH-5`).toBe(true);
+			// Two segments, each ended by CR, and no other line breaks.
+			expect(ack.filter((b) => b === 0x0d || b === 0x0a)).toEqual(Buffer.from([0x0d, 0x0d]));
+		}
 	});
 
 	it('emits typed stats for connections and messages', async () => {
