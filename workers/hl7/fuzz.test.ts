@@ -42,6 +42,15 @@ describe('generative: hostile input', () => {
 		}
 	});
 
+	it('repeating mutations stay bounded on a huge message (5,000 copies of a 200 KB field once killed the fuzzing thread)', () => {
+		const huge = `MSH|^~\\&|A|B|C|D|20240101||ADT^A08|1|P|2.5\rNTE|1||${'X'.repeat(200_000)}\r`;
+		const rand = new Prng(11);
+		for (let i = 0; i < 1000; i++) {
+			const out = mutate(huge, i % 2 ? Mutation.repetitions : Mutation.segments, rand);
+			expect(out.length, `#${i}`).toBeLessThan(huge.length + 8 * 1024 * 1024);
+		}
+	});
+
 	it('the decoder never loses a valid frame whatever junk surrounds it', () => {
 		const rand = new Prng(11);
 		for (let i = 0; i < 200; i++) {

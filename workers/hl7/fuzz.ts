@@ -162,6 +162,14 @@ function mutateDelimiters(text: string, rand: Prng): string {
 	return 'MSH' + sep + chars.join('') + rest;
 }
 
+/** Most bytes a repeating mutation adds: stacked on a field overflow, 5,000 copies once built a string past V8's limit and killed the fuzzing thread. */
+const MAX_GROWTH_BYTES = 4 * 1024 * 1024;
+
+/** `n` copies of something `unit` long, fewer if they would pass MAX_GROWTH_BYTES (at least one). */
+function bounded(n: number, unit: number): number {
+	return Math.max(1, Math.min(n, Math.floor(MAX_GROWTH_BYTES / Math.max(1, unit))));
+}
+
 /**
  * Mutate a valid message payload (no MLLP framing). Framing bytes are removed from
  * the result so the mutation stays inside one frame.
@@ -204,7 +212,7 @@ export function mutate(message: Buffer | string, kind: Mutation, rand: Prng): Bu
 			break;
 		case Mutation.repetitions:
 			out = Buffer.from(
-				withField(text, rand, (old) => Array.from({ length: rand.int(2, rand.next() < 0.1 ? 5000 : 20) }, () => rand.pick([old, '', rand.pick(FIELD_VALUES)])).join('~')),
+				withField(text, rand, (old) => Array.from({ length: bounded(rand.int(2, rand.next() < 0.1 ? 5000 : 20), old.length) }, () => rand.pick([old, '', rand.pick(FIELD_VALUES)])).join('~')),
 				'latin1'
 			);
 			break;
@@ -213,7 +221,7 @@ export function mutate(message: Buffer | string, kind: Mutation, rand: Prng): Bu
 			const i = rand.int(0, Math.max(0, segs.length - 1));
 			switch (rand.int(0, 5)) {
 				case 0:
-					segs.splice(i, 0, ...Array.from({ length: rand.int(1, rand.next() < 0.1 ? 2000 : 3) }, () => segs[i] ?? ''));
+					segs.splice(i, 0, ...Array.from({ length: bounded(rand.int(1, rand.next() < 0.1 ? 2000 : 3), segs[i]?.length ?? 0) }, () => segs[i] ?? ''));
 					break;
 				case 1:
 					segs.splice(Math.max(1, i), 1);

@@ -10,7 +10,7 @@
 import type { Hl7Command, Hl7Mapping } from '../../src/lib/domain/hl7/commands';
 import { Hl7ApplicationError, Hl7ErrorCode } from '../../src/lib/domain/hl7/errors';
 import { classifyMessage, idempotencyKeyOf, mapHl7Message, messageTypeOf } from '../../src/lib/domain/hl7/map';
-import type { MshHeader, ParsedHl7Message } from './message';
+import { echoesExactly, type MshHeader, type ParsedHl7Message } from './message';
 
 export { Hl7ApplicationError, Hl7ErrorCode };
 export type { Hl7Command, Hl7Mapping };
@@ -72,6 +72,14 @@ export function mapInbound(message: ParsedHl7Message, options: MapInboundOptions
 		throw new Hl7ApplicationError(Hl7ErrorCode.dataTypeError, 'MSH-10 message control id must be a single value (no components or repetitions)', {
 			location: { segment: 'MSH', sequence: 1, field: 10 }
 		});
+	}
+	// MSA-2 must give MSH-10 back as sent, or the sender cannot tell which message the ACK is for.
+	if (!echoesExactly(header.rawControlId, header)) {
+		throw new Hl7ApplicationError(
+			Hl7ErrorCode.dataTypeError,
+			'MSH-10 message control id has bytes that are not valid in the character set the message declares (MSH-18), so it cannot be echoed in MSA-2',
+			{ location: { segment: 'MSH', sequence: 1, field: 10 } }
+		);
 	}
 	const { type, event } = messageTypeOf(message);
 	const kind = classifyMessage(type, event);

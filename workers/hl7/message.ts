@@ -241,6 +241,20 @@ export function encodeText(text: string, header: Pick<MshHeader, 'encoding'> | n
 	return iconv.encode(text, encoding);
 }
 
+/**
+ * True when `value`, read from the message, goes back into an ACK as the
+ * bytes it came from (encodeText): it has no replacement character from a
+ * byte the declared character set does not define, and that character set
+ * can carry it again.
+ */
+export function echoesExactly(value: string, header: Pick<MshHeader, 'encoding'>): boolean {
+	if (value.includes('\uFFFD')) return false;
+	const encoding = header.encoding ?? 'utf-8';
+	if (encoding === 'utf-8') return true;
+	const bytes = encodeText(value, header);
+	return (encoding === 'latin1' ? bytes.toString('latin1') : new TextDecoder(encoding).decode(bytes)) === value;
+}
+
 // --- header --------------------------------------------------------------------
 
 /** Read delimiters and MSH fields from the first segment; throws Hl7ParseError. */

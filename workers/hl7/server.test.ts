@@ -31,6 +31,29 @@ async function connect(server: Hl7Server) {
 }
 const msa = (ack: string) => [field(ack, 'MSA', 1), field(ack, 'MSA', 2)];
 
+const ascii = (t: string) => Buffer.from(t, 'latin1');
+
+/** An ADT^A08 as bytes, with raw bytes in MSH-3 and MSH-10 and the given MSH-18. */
+function rawAdt(app: Buffer, controlId: Buffer, charset: string): Buffer {
+	return Buffer.concat([ascii('MSH|^~\\&|'), app, ascii('|FAC|RADFLOW|RF|20240101||ADT^A08|'), controlId, ascii(`|P|2.5||||||${charset}\rEVN|A08\rPID|1||ID1^^^AUTH^MR\rPV1|1|O\r`)]);
+}
+
+/** Sends one framed message on a fresh connection; resolves with the first ACK's raw bytes. */
+function rawExchange(server: Hl7Server, message: Buffer): Promise<Buffer> {
+	return new Promise((resolve, reject) => {
+		const d = new MllpDecoder();
+		const s = net.connect({ port: server.port, host: '127.0.0.1' }, () => s.write(encodeMllp(message)));
+		s.on('data', (chunk) => {
+			for (const e of d.push(chunk)) {
+				if (e.type !== 'frame') continue;
+				s.destroy();
+				return resolve(e.payload);
+			}
+		});
+		s.on('close', () => reject(new Error('closed without an ACK')));
+	});
+}
+
 describe('HL7 server, original mode', () => {
 	it('sends AA only after the handler resolved, addressed to the sender', async () => {
 		let release!: () => void;
@@ -229,23 +252,7 @@ describe('HL7 server, original mode', () => {
 
 	it('echoes MSH-3 and MSH-10 byte for byte in the charset the message came in (8859/5, GB 18030, undeclared Latin-1)', async () => {
 		const server = await start(async () => {});
-		const ascii = (t: string) => Buffer.from(t, 'latin1');
-		/** One framed message with raw bytes in MSH-3 and MSH-10; the ACK's raw bytes. */
-		const exchange = async (app: Buffer, controlId: Buffer, charset: string) => {
-			const message = Buffer.concat([ascii('MSH|^~\\&|'), app, ascii('|FAC|RADFLOW|RF|20240101||ADT^A08|'), controlId, ascii(`|P|2.5||||||${charset}\rEVN|A08\rPID|1||ID1^^^AUTH^MR\rPV1|1|O\r`)]);
-			const frames = await new Promise<Buffer[]>((resolve) => {
-				const got: Buffer[] = [];
-				const d = new MllpDecoder();
-				const s = net.connect({ port: server.port, host: '127.0.0.1' }, () => s.write(encodeMllp(message)));
-				s.on('data', (chunk) => {
-					for (const e of d.push(chunk)) if (e.type === 'frame') got.push(e.payload);
-					if (got.length) s.destroy();
-				});
-				s.on('close', () => resolve(got));
-			});
-			expect(frames).toHaveLength(1);
-			return frames[0];
-		};
+		const exchange = (app: Buffer, controlId: Buffer, charset: string) => rawExchange(server, rawAdt(app, controlId, charset));
 		const cases: [Buffer, Buffer, string][] = [
 			// 8859/5: 0xAA is 'Њ', which written as latin1 was a line feed in the ACK's MSH-5.
 			[Buffer.from([0xaa, 0xb0, 0xbf, 0xbf]), Buffer.from([0xb6, 0x31]), '8859/5'],
@@ -261,6 +268,16 @@ describe('HL7 server, original mode', () => {
 			// Two segments, each ended by CR, and no other line breaks.
 			expect(ack.filter((b) => b === 0x0d || b === 0x0a)).toEqual(Buffer.from([0x0d, 0x0d]));
 		}
+	});
+
+	it('refuses a control id with bytes its declared charset does not define (it could not be echoed), and stores nothing', async () => {
+		const calls: string[] = [];
+		const server = await start(async (i) => void calls.push(i.idempotencyKey));
+		// BIG-5 0xD2 must be followed by a trail byte; '0' is none, so MSH-10 would decode to U+FFFD and come back as '?'.
+		const ack = (await rawExchange(server, rawAdt(ascii('LIS'), Buffer.from([0xd2, 0x30]), 'BIG-5'))).toString('latin1');
+		expect(field(ack, 'MSA', 1)).toBe('AE');
+		expect(ack).toContain('MSH^1^10');
+		expect(calls).toEqual([]);
 	});
 
 	it('emits typed stats for connections and messages', async () => {
