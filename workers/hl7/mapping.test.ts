@@ -108,6 +108,22 @@ describe('ORM^O01 / OMI^O23', () => {
 		expect(err.ack).toBe('AE');
 	});
 
+	it('a PID-3 of spaces identifies nobody: 101 at PID-3, or the next repetition that has an id', () => {
+		const a11 = 'MSH|^~\\&|ADT|MERCY|RADFLOW|MERCY|20240312||ADT^A11|X1|P|2.5\rEVN|A11|20240312\rPID|1||   ^^^MERCY^MR\rPV1|1|I\r';
+		const err = mappingError(a11);
+		expect(err.code).toBe(Hl7ErrorCode.requiredFieldMissing);
+		expect(err.location).toMatchObject({ segment: 'PID', field: 3 });
+		const [cmd] = map(a11.replace('   ^^^MERCY^MR', '   ^^^MERCY^MR~M77^^^MERCY^PI')).commands;
+		expect(cmd.patient.id).toBe('M77');
+	});
+
+	it('a blank accession is no accession: the next source, or 101 (blank ones would all file as one study)', () => {
+		expect(only(SAMPLE.ormNew.replace('ACC5001', '   '), Hl7CommandType.orderPlace).accessionNumber).toBe('FL2002');
+		const err = mappingError(SAMPLE.ormNew.replace('ACC5001', '   ').replaceAll('FL2002', '  '));
+		expect(err.code).toBe(Hl7ErrorCode.requiredFieldMissing);
+		expect(err.location).toMatchObject({ segment: 'OBR', field: 18 });
+	});
+
 	it('rejects an unknown priority with 103 at the field it came from', () => {
 		const err = mappingError(SAMPLE.ormNew.replaceAll('^^^20240312090000^^S', '^^^20240312090000^^Q'));
 		expect(err.code).toBe(Hl7ErrorCode.tableValueNotFound);

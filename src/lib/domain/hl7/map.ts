@@ -160,7 +160,8 @@ class Ctx {
 		const n = seg.repetitions(field);
 		let pick = -1;
 		for (let r = 0; r < n; r++) {
-			if (!seg.get(field, 1, r)) continue;
+			// A blank CX-1 (spaces only) identifies nobody: as if the repetition were empty (found by radflow fuzz).
+			if (!present(seg.get(field, 1, r))) continue;
 			if (pick < 0) pick = r;
 			if (seg.get(field, 5, r) === 'MR') {
 				pick = r;
@@ -370,14 +371,13 @@ function orderGroups(view: Hl7MessageView): OrderGroup[] {
 	return groups;
 }
 
+/** A value that says something: '' for one of spaces only (a blank accession would file every such order as one study). */
+function present(v: string | undefined): string {
+	return v?.trim() ? v : '';
+}
+
 function accessionOf(g: { orc?: Hl7SegmentView; obr?: Hl7SegmentView; ipc?: Hl7SegmentView }): string {
-	return (
-		g.ipc?.get(1) ||
-		g.obr?.get(18) ||
-		g.orc?.get(3) ||
-		g.obr?.get(3) ||
-		''
-	);
+	return present(g.ipc?.get(1)) || present(g.obr?.get(18)) || present(g.orc?.get(3)) || present(g.obr?.get(3));
 }
 
 function mapOrders(ctx: Ctx, patient: PatientRef): Hl7Command[] {
@@ -643,7 +643,7 @@ function mapOru(ctx: Ctx, patient: PatientRef): Hl7Command[] {
 		const placer = orc?.get(2) || obr.get(2);
 		const filler = orc?.get(3) || obr.get(3);
 		if (isRadiology(g)) {
-			const accession = identifier(obr, 18, obr.get(18) || filler);
+			const accession = identifier(obr, 18, present(obr.get(18)) || present(filler));
 			if (!accession) {
 				throw new Hl7ApplicationError(Hl7ErrorCode.requiredFieldMissing, 'accession number missing (OBR-18, OBR-3)', {
 					location: loc(obr, 18)
