@@ -75,6 +75,13 @@ describe('parseHl7Message', () => {
 		expect(undeclared.charsetWarning).toMatch(/8859\/1/);
 	});
 
+	it('reads a \\X escape in MSH-10 in the declared charset, as the segment views do (the duplicate key is built from those)', () => {
+		const m = parseHl7Message(Buffer.from('MSH|^~\\&|A|B|C|D|20240101||ADT^A08|K\\XC3A9\\|P|2.5||||||8859/1\rEVN|A08\r', 'latin1'));
+		// 8859/1 declared: the bytes C3 A9 are two characters, not UTF-8 'é'.
+		expect(m.header.controlId).toBe('K\u00c3\u00a9');
+		expect(m.segments[0].get(10)).toBe(m.header.controlId);
+	});
+
 	it('replaces invalid UTF-8 when UTF-8 is declared, and flags it', () => {
 		const text = SAMPLE.omiNew.replace('MÜLLER', 'M\u0000LLER');
 		const bytes = Buffer.from(text, 'utf8');

@@ -294,6 +294,7 @@ export function readHeader(text: string): MshHeader {
 	const f = line.split(field); // f[n-1] is MSH-n for n ≥ 2
 	const raw = (n: number) => f[n - 1] ?? '';
 	const comp = (n: number, c: number) => unescapeHl7(raw(n).split(d.repetition)[0].split(d.component)[c - 1] ?? '', d);
+	const charset = comp(18, 1);
 	return {
 		delimiters: d,
 		rawSendingApplication: raw(3),
@@ -304,12 +305,14 @@ export function readHeader(text: string): MshHeader {
 		triggerEvent: comp(9, 2),
 		messageStructure: comp(9, 3),
 		rawControlId: raw(10),
-		controlId: unescapeHl7(raw(10), d),
+		// A \Xhh\ escape means bytes in the message's charset, as the segment views read it (the key is built from
+		// those): read otherwise, MSH-10 and the idempotency key disagreed (found by radflow fuzz).
+		controlId: unescapeHl7(raw(10), d, isSupportedCharset(charset) ? charset : ''),
 		processingId: comp(11, 1),
 		version: comp(12, 1),
 		acceptAckType: comp(15, 1).toUpperCase(),
 		applicationAckType: comp(16, 1).toUpperCase(),
-		charset: comp(18, 1)
+		charset
 	};
 }
 
