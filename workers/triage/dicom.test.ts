@@ -102,6 +102,17 @@ describe('decodeDicom', () => {
 		expect(decodeDicom(negative)).toMatchObject({ ok: false, code: 'malformed', message: expect.stringContaining('Columns -1024') });
 	});
 
+	it('refuses, without handing it to dcmjs, a file whose element declares more bytes than it has (dcmjs allocated them: out of memory)', () => {
+		const file = Buffer.from(phantomToPart10(headCtSlice(3, { size: 16 }), { transferSyntaxUid: TransferSyntax.explicitLittle }));
+		const pixelTag = file.indexOf(Buffer.from([0xe0, 0x7f, 0x10, 0x00]), 132);
+		// (0009,0010) UN declaring 1.3 GB, before Pixel Data (found by radflow fuzz with a mangled (0028,0004)).
+		const huge = Buffer.from([0x09, 0x00, 0x10, 0x00, 0x55, 0x4e, 0x00, 0x00, 0x4d, 0x4f, 0x4e, 0x4f]);
+		const bad = Buffer.concat([file.subarray(0, pixelTag), huge, file.subarray(pixelTag)]);
+		for (const r of [decodeDicom(bad), readHeader(bad)]) {
+			expect(r).toMatchObject({ ok: false, code: 'malformed', message: expect.stringContaining('declares more bytes than the file has left') });
+		}
+	});
+
 	it('reads the header alone for series selection', () => {
 		const h = readHeader(phantomToPart10(headCtSlice(4, { size: 16 }), { seriesDescription: 'AX BONE', convolutionKernel: 'H70h', imagePositionPatient: [0, 0, 42] }));
 		expect(h.ok && h.attributes).toMatchObject({ seriesDescription: 'AX BONE', convolutionKernel: 'H70h', imagePositionPatient: [0, 0, 42] });

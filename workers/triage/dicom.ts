@@ -10,7 +10,7 @@
 // @ts-ignore -- dcmjs ships no type declarations; the subset we use is typed below
 import dcmjs from 'dcmjs';
 import { rescale, storedValues, type StoredFrame } from '../../src/lib/domain/triage/preprocess';
-import { scanPart10, ScanTag, ScanValues, type Part10Scan } from './scan';
+import { dcmjsHazard, scanPart10, ScanTag, ScanValues, type Part10Scan } from './scan';
 
 /** The subset of dcmjs we use (it ships no type declarations). */
 interface DcmjsData {
@@ -244,6 +244,8 @@ function attributesFromScan(v: ScanValues): ImageAttributes {
 
 /** The dcmjs reader: the reference for the fast path, and the answer for files it declines. */
 export function decodeDicomReference(bytes: ArrayBuffer | Uint8Array, opts: { frame?: number } = {}): DecodeResult {
+	const hazard = dcmjsHazard(asBytes(bytes));
+	if (hazard) return fail(DecodeErrorCode.malformed, `not a readable DICOM Part-10 file: ${hazard}`);
 	const buffer = bytes instanceof Uint8Array ? (bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer) : bytes;
 	let parsed: ReturnType<DcmjsData['DicomMessage']['readFile']>;
 	let ds: Record<string, unknown>;
@@ -350,6 +352,8 @@ export function readHeader(bytes: ArrayBuffer | Uint8Array | Part10Scan): Header
 
 /** readHeader through dcmjs (the reference). */
 export function readHeaderReference(bytes: ArrayBuffer | Uint8Array): HeaderResult {
+	const hazard = dcmjsHazard(asBytes(bytes));
+	if (hazard) return { ok: false, code: DecodeErrorCode.malformed, message: `not a readable DICOM Part-10 file: ${hazard}` };
 	const buffer = bytes instanceof Uint8Array ? (bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer) : bytes;
 	try {
 		const parsed = data.DicomMessage.readFile(buffer, { untilTag: '7FE00010' });

@@ -13,6 +13,7 @@
  * @see https://dicom.nema.org/medical/dicom/current/output/chtml/part05/chapter_7.html (data set encoding)
  */
 import { decodeDicomText, resolveCharacterSet, type CharacterSet } from '../../src/lib/domain/dicom/charset';
+import { MAX_SEQUENCE_DEPTH, datasetShape } from '../../src/lib/domain/dicom/shape';
 
 const IMPLICIT_LITTLE = '1.2.840.10008.1.2';
 const EXPLICIT_LITTLE = '1.2.840.10008.1.2.1';
@@ -232,6 +233,37 @@ export function scanPart10(bytes: Uint8Array, opts: { headerOnly?: boolean } = {
 		if (e instanceof Decline) return null;
 		throw e;
 	}
+}
+
+/**
+ * Why dcmjs must not read this Part-10 file, or null. dcmjs allocates an
+ * element's declared length before it finds the bytes missing, and re-reads
+ * nested undefined-length sequences once per level: an 868-byte file declaring
+ * a 1.3 GB value ran the triage process out of memory (found by radflow fuzz).
+ * A stored file is whole, so a value that runs past its end is malformed.
+ * Little-endian data sets only (the others are not scanned); a file without
+ * the DICM prefix is left to dcmjs's own error.
+ */
+export function dcmjsHazard(bytes: Uint8Array): string | null {
+	if (bytes.length < 132 + 8 || bytes[128] !== 0x44 || bytes[129] !== 0x49 || bytes[130] !== 0x43 || bytes[131] !== 0x4d) return null;
+	const c = new Cursor(bytes, 132);
+	let transferSyntaxUid = '';
+	try {
+		while (c.pos + 4 <= bytes.length && c.view.getUint16(c.pos, true) === 0x0002) {
+			const h = readElementHeader(c, true);
+			if (h.length === UNDEFINED || c.pos + h.length > bytes.length) return 'a file meta element runs past the end of the file';
+			if (h.tag === 0x00020010) transferSyntaxUid = text(bytes, c.pos, h.length);
+			c.pos += h.length;
+		}
+	} catch (e) {
+		if (e instanceof Decline) return 'the file meta information is truncated';
+		throw e;
+	}
+	if (transferSyntaxUid !== IMPLICIT_LITTLE && transferSyntaxUid !== EXPLICIT_LITTLE) return null;
+	const shape = datasetShape(bytes.subarray(c.pos), transferSyntaxUid === EXPLICIT_LITTLE);
+	if (shape.tooDeep) return `sequences nest deeper than ${MAX_SEQUENCE_DEPTH} levels`;
+	if (c.pos + shape.complete < bytes.length) return 'an element declares more bytes than the file has left';
+	return null;
 }
 
 /** ASCII value with DICOM padding (trailing NUL / spaces) removed. */
