@@ -82,6 +82,18 @@ describe('parseHl7Message', () => {
 		expect(m.segments[0].get(10)).toBe(m.header.controlId);
 	});
 
+	it('finds MSH-18 at the end of an MSH longer than 4 KiB, and decodes the message with it', () => {
+		const msh = Buffer.concat([
+			Buffer.from('MSH|^~\\&|A|B|C|D|20240101||ADT^A08|K', 'latin1'),
+			Buffer.from([0xb6]),
+			Buffer.from(`|P|2.5|||||${'X'.repeat(5000)}|8859/5\rEVN|A08\r`, 'latin1')
+		]);
+		const m = parseHl7Message(msh);
+		expect(m.header.charset).toBe('8859/5');
+		expect(m.header.encoding).toBe('iso-8859-5');
+		expect(m.header.controlId).toBe('K\u0416');
+	});
+
 	it('replaces invalid UTF-8 when UTF-8 is declared, and flags it', () => {
 		const text = SAMPLE.omiNew.replace('MÜLLER', 'M\u0000LLER');
 		const bytes = Buffer.from(text, 'utf8');

@@ -317,11 +317,25 @@ export function readHeader(text: string): MshHeader {
 }
 
 /**
+ * The bytes of the first segment (MSH), whatever its length: MSH-18 decides how
+ * the rest is decoded. A fixed 4 KiB window missed the MSH-18 of a long MSH, so
+ * the message was decoded as undeclared while its ACK declared the charset
+ * (found by radflow fuzz). Bounded by the frame size.
+ */
+function firstSegment(bytes: Uint8Array): Buffer {
+	const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+	const cr = b.indexOf(0x0d);
+	const lf = b.indexOf(0x0a);
+	const end = cr < 0 ? lf : lf < 0 ? cr : Math.min(cr, lf);
+	return end < 0 ? b : b.subarray(0, end);
+}
+
+/**
  * Best effort: read the header of a frame that will not be parsed further
  * (oversized, undecodable). Null when the bytes do not start with a usable MSH.
  */
 export function peekHeader(bytes: Uint8Array): MshHeader | null {
-	const head = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, 4096)).toString('latin1');
+	const head = firstSegment(bytes).toString('latin1');
 	try {
 		// Read as latin1: a NACK addressed from it echoes the bytes as they came.
 		return { ...readHeader(head), encoding: 'latin1' };
@@ -426,7 +440,7 @@ export function parseHl7Message(input: Uint8Array | string): ParsedHl7Message {
 		text = input;
 		header = readHeader(text);
 	} else {
-		const peek: MshHeader = { ...readHeader(Buffer.from(input.buffer, input.byteOffset, Math.min(input.byteLength, 4096)).toString('latin1')), encoding: 'latin1' };
+		const peek: MshHeader = { ...readHeader(firstSegment(input).toString('latin1')), encoding: 'latin1' };
 		let encoding: string;
 		try {
 			({ text, warning, encoding } = decodeBytes(input, peek.charset));
