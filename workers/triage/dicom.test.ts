@@ -111,6 +111,11 @@ describe('decodeDicom', () => {
 		for (const r of [decodeDicom(bad), readHeader(bad)]) {
 			expect(r).toMatchObject({ ok: false, code: 'malformed', message: expect.stringContaining('declares more bytes than the file has left') });
 		}
+		// The same under RLE Lossless: compressed syntaxes encode the data set as Explicit VR Little Endian too.
+		const explicitUid = Buffer.from('1.2.840.10008.1.2.1\0', 'latin1');
+		const at = bad.indexOf(explicitUid);
+		const rle = Buffer.concat([bad.subarray(0, at), Buffer.from('1.2.840.10008.1.2.5\0', 'latin1'), bad.subarray(at + explicitUid.length)]);
+		expect(readHeader(rle)).toMatchObject({ ok: false, code: 'malformed', message: expect.stringContaining('declares more bytes than the file has left') });
 	});
 
 	it('reads the header alone for series selection', () => {

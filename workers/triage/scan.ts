@@ -17,6 +17,8 @@ import { MAX_SEQUENCE_DEPTH, datasetShape } from '../../src/lib/domain/dicom/sha
 
 const IMPLICIT_LITTLE = '1.2.840.10008.1.2';
 const EXPLICIT_LITTLE = '1.2.840.10008.1.2.1';
+const EXPLICIT_BIG = '1.2.840.10008.1.2.2';
+const DEFLATED = '1.2.840.10008.1.2.1.99';
 const UNDEFINED = 0xffffffff;
 
 /** VRs whose explicit encoding has 2 reserved bytes and a 32-bit length. @see PS3.5 7.1.2 */
@@ -241,8 +243,8 @@ export function scanPart10(bytes: Uint8Array, opts: { headerOnly?: boolean } = {
  * nested undefined-length sequences once per level: an 868-byte file declaring
  * a 1.3 GB value ran the triage process out of memory (found by radflow fuzz).
  * A stored file is whole, so a value that runs past its end is malformed.
- * Little-endian data sets only (the others are not scanned); a file without
- * the DICM prefix is left to dcmjs's own error.
+ * Big-endian and deflated data sets are not scanned; a file without the DICM
+ * prefix is left to dcmjs's own error.
  */
 export function dcmjsHazard(bytes: Uint8Array): string | null {
 	if (bytes.length < 132 + 8 || bytes[128] !== 0x44 || bytes[129] !== 0x49 || bytes[130] !== 0x43 || bytes[131] !== 0x4d) return null;
@@ -259,8 +261,9 @@ export function dcmjsHazard(bytes: Uint8Array): string | null {
 		if (e instanceof Decline) return 'the file meta information is truncated';
 		throw e;
 	}
-	if (transferSyntaxUid !== IMPLICIT_LITTLE && transferSyntaxUid !== EXPLICIT_LITTLE) return null;
-	const shape = datasetShape(bytes.subarray(c.pos), transferSyntaxUid === EXPLICIT_LITTLE);
+	// Every other transfer syntax (the compressed ones included) encodes its data set as Explicit VR Little Endian.
+	if (transferSyntaxUid === EXPLICIT_BIG || transferSyntaxUid === DEFLATED) return null;
+	const shape = datasetShape(bytes.subarray(c.pos), transferSyntaxUid !== IMPLICIT_LITTLE);
 	if (shape.tooDeep) return `sequences nest deeper than ${MAX_SEQUENCE_DEPTH} levels`;
 	if (c.pos + shape.complete < bytes.length) return 'an element declares more bytes than the file has left';
 	return null;
