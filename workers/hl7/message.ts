@@ -217,7 +217,12 @@ export function decodeBytes(bytes: Uint8Array, charset: string): { text: string;
 			return { text: utf8Loose.decode(buf), warning: 'invalid UTF-8 replaced with U+FFFD', encoding: 'utf-8' };
 		}
 	}
-	return { text: new TextDecoder(label).decode(buf), encoding: label };
+	return { text: decodeAs(label, buf), encoding: label };
+}
+
+/** Bytes → text in one WHATWG encoding ('latin1' as Node reads it). */
+function decodeAs(encoding: string, buf: Buffer): string {
+	return encoding === 'latin1' ? buf.toString('latin1') : new TextDecoder(encoding).decode(buf);
 }
 
 /** True for an MSH-18 value we can decode (and so may declare in an ACK). */
@@ -251,8 +256,7 @@ export function echoesExactly(value: string, header: Pick<MshHeader, 'encoding'>
 	if (value.includes('\uFFFD')) return false;
 	const encoding = header.encoding ?? 'utf-8';
 	if (encoding === 'utf-8') return true;
-	const bytes = encodeText(value, header);
-	return (encoding === 'latin1' ? bytes.toString('latin1') : new TextDecoder(encoding).decode(bytes)) === value;
+	return decodeAs(encoding, encodeText(value, header)) === value;
 }
 
 // --- header --------------------------------------------------------------------
@@ -325,9 +329,15 @@ export function readHeader(text: string): MshHeader {
 function firstSegment(bytes: Uint8Array): Buffer {
 	const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 	const cr = b.indexOf(0x0d);
-	const lf = b.indexOf(0x0a);
-	const end = cr < 0 ? lf : lf < 0 ? cr : Math.min(cr, lf);
-	return end < 0 ? b : b.subarray(0, end);
+	const head = cr < 0 ? b : b.subarray(0, cr);
+	// LF only before the first CR: most senders end segments with CR alone, and the rest need not be searched.
+	const lf = head.indexOf(0x0a);
+	return lf < 0 ? head : head.subarray(0, lf);
+}
+
+/** The header of a frame read from its first segment as latin1: a NACK addressed from it echoes the bytes as they came. */
+function latin1Header(bytes: Uint8Array): MshHeader {
+	return { ...readHeader(firstSegment(bytes).toString('latin1')), encoding: 'latin1' };
 }
 
 /**
@@ -335,10 +345,8 @@ function firstSegment(bytes: Uint8Array): Buffer {
  * (oversized, undecodable). Null when the bytes do not start with a usable MSH.
  */
 export function peekHeader(bytes: Uint8Array): MshHeader | null {
-	const head = firstSegment(bytes).toString('latin1');
 	try {
-		// Read as latin1: a NACK addressed from it echoes the bytes as they came.
-		return { ...readHeader(head), encoding: 'latin1' };
+		return latin1Header(bytes);
 	} catch {
 		return null;
 	}
@@ -440,7 +448,7 @@ export function parseHl7Message(input: Uint8Array | string): ParsedHl7Message {
 		text = input;
 		header = readHeader(text);
 	} else {
-		const peek: MshHeader = { ...readHeader(firstSegment(input).toString('latin1')), encoding: 'latin1' };
+		const peek = latin1Header(input);
 		let encoding: string;
 		try {
 			({ text, warning, encoding } = decodeBytes(input, peek.charset));

@@ -190,19 +190,11 @@ function skipValue(c: Cursor, h: Header, explicit: boolean, depth: number): void
  */
 export function scanPart10(bytes: Uint8Array, opts: { headerOnly?: boolean } = {}): Part10Scan | null {
 	try {
-		if (bytes.length < 132 + 12 || bytes[128] !== 0x44 || bytes[129] !== 0x49 || bytes[130] !== 0x43 || bytes[131] !== 0x4d) return null;
-		const c = new Cursor(bytes, 132);
-		// File meta information: group 0002, always Explicit VR Little Endian. @see PS3.10 7.1
-		let transferSyntaxUid = '';
-		for (;;) {
-			if (c.pos + 4 > bytes.length) return null;
-			if (c.view.getUint16(c.pos, true) !== 0x0002) break;
-			const h = readElementHeader(c, true);
-			if (h.length === UNDEFINED) return null;
-			c.need(h.length);
-			if (h.tag === 0x00020010) transferSyntaxUid = text(bytes, c.pos, h.length);
-			c.pos += h.length;
-		}
+		if (bytes.length < 132 + 12) return null;
+		const meta = readFileMeta(bytes);
+		if (!meta || meta.dataset + 4 > bytes.length) return null;
+		const { transferSyntaxUid } = meta;
+		const c = new Cursor(bytes, meta.dataset);
 		const explicit = transferSyntaxUid === EXPLICIT_LITTLE;
 		if (!explicit && transferSyntaxUid !== IMPLICIT_LITTLE) return null;
 		const elements = new Map<number, Span>();
@@ -247,26 +239,40 @@ export function scanPart10(bytes: Uint8Array, opts: { headerOnly?: boolean } = {
  * prefix is left to dcmjs's own error.
  */
 export function dcmjsHazard(bytes: Uint8Array): string | null {
-	if (bytes.length < 132 + 8 || bytes[128] !== 0x44 || bytes[129] !== 0x49 || bytes[130] !== 0x43 || bytes[131] !== 0x4d) return null;
-	const c = new Cursor(bytes, 132);
-	let transferSyntaxUid = '';
+	let meta: ReturnType<typeof readFileMeta>;
 	try {
-		while (c.pos + 4 <= bytes.length && c.view.getUint16(c.pos, true) === 0x0002) {
-			const h = readElementHeader(c, true);
-			if (h.length === UNDEFINED || c.pos + h.length > bytes.length) return 'a file meta element runs past the end of the file';
-			if (h.tag === 0x00020010) transferSyntaxUid = text(bytes, c.pos, h.length);
-			c.pos += h.length;
-		}
+		meta = readFileMeta(bytes);
 	} catch (e) {
-		if (e instanceof Decline) return 'the file meta information is truncated';
+		if (e instanceof Decline) return 'the file meta information runs past the end of the file';
 		throw e;
 	}
+	if (!meta) return null;
 	// Every other transfer syntax (the compressed ones included) encodes its data set as Explicit VR Little Endian.
-	if (transferSyntaxUid === EXPLICIT_BIG || transferSyntaxUid === DEFLATED) return null;
-	const shape = datasetShape(bytes.subarray(c.pos), transferSyntaxUid !== IMPLICIT_LITTLE);
+	if (meta.transferSyntaxUid === EXPLICIT_BIG || meta.transferSyntaxUid === DEFLATED) return null;
+	const shape = datasetShape(bytes.subarray(meta.dataset), meta.transferSyntaxUid !== IMPLICIT_LITTLE);
 	if (shape.tooDeep) return `sequences nest deeper than ${MAX_SEQUENCE_DEPTH} levels`;
-	if (c.pos + shape.complete < bytes.length) return 'an element declares more bytes than the file has left';
+	if (meta.dataset + shape.complete < bytes.length) return 'an element declares more bytes than the file has left';
 	return null;
+}
+
+/**
+ * The file meta information (group 0002, always Explicit VR Little Endian):
+ * the transfer syntax and where the data set starts. Null without the DICM
+ * prefix; Decline when an element is truncated or of undefined length.
+ * @see PS3.10 7.1
+ */
+function readFileMeta(bytes: Uint8Array): { transferSyntaxUid: string; dataset: number } | null {
+	if (bytes.length < 132 || bytes[128] !== 0x44 || bytes[129] !== 0x49 || bytes[130] !== 0x43 || bytes[131] !== 0x4d) return null;
+	const c = new Cursor(bytes, 132);
+	let transferSyntaxUid = '';
+	while (c.pos + 4 <= bytes.length && c.view.getUint16(c.pos, true) === 0x0002) {
+		const h = readElementHeader(c, true);
+		if (h.length === UNDEFINED) throw new Decline();
+		c.need(h.length);
+		if (h.tag === 0x00020010) transferSyntaxUid = text(bytes, c.pos, h.length);
+		c.pos += h.length;
+	}
+	return { transferSyntaxUid, dataset: c.pos };
 }
 
 /** ASCII value with DICOM padding (trailing NUL / spaces) removed. */
